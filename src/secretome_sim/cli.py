@@ -1,0 +1,190 @@
+"""Command line: a thin layer over the Python API. ``main(argv) -> exit code``.
+
+Exit codes: 0 success; 1 a simulation failed (what completed is kept); 2 invalid input (nothing
+written). Heavy libraries are imported inside each command so that ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from . import __version__
+
+DESCRIPTION = """\
+Mechanistic ODE simulation of stem-cell secretome therapy.
+
+Describe a dose scenario in YAML (model, product, arms with doses and perturbations, outputs,
+metrics); run it to get trajectories, metrics and plots in a results folder. Results are model
+predictions from simplified pathway models, not measurements.
+"""
+
+EPILOG = """\
+examples:
+  secretome-sim models                       list registered models
+  secretome-sim models show secretome_delivery
+  secretome-sim validate scenarios/delivery_hydrogel_vs_bolus.yaml
+  secretome-sim run scenarios/delivery_hydrogel_vs_bolus.yaml
+
+exit codes: 0 ok, 1 simulation failed (completed arms kept), 2 invalid input (nothing written)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secretome-sim",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"secretome-sim {__version__}")
+    parser.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="extra directory to look for registered models (also: $SECRETOME_SIM_MODELS)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a scenario and write a results folder",
+        description="Run every arm of SCENARIO and write the resolved scenario, a manifest, "
+        "trajectories.csv, metrics.csv, dose_events.csv and trajectories.png into a new run "
+        "folder (default results/<scenario-id>/<timestamp>/). The folder appears whole or not "
+        "at all. On a solver failure, the arms that completed are written and the exit code is 1.",
+    )
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run folder to create (must not exist or be empty); default "
+        "results/<scenario-id>/<timestamp>/",
+    )
+    run.add_argument("--no-plot", action="store_true", help="skip trajectories.png")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the run folder")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a scenario without running it",
+        description="Check SCENARIO against the schema and its model; report every problem "
+        "with file:line:column, key path, what was expected and what was found. Writes nothing.",
+    )
+    validate.add_argument("scenario", type=Path, help="scenario YAML file")
+
+    models = commands.add_parser(
+        "models",
+        help="list models, or show one model's inputs, outputs and parameters",
+        description="Without arguments, list registered models. 'models show ID' prints the "
+        "model's inputs, outputs and parameter table with units, ranges and sources.",
+    )
+    models_sub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    show = models_sub.add_parser("show", help="print one model's interface and parameters")
+    show.add_argument("model_id", help="model id (see 'secretome-sim models')")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .errors import SecretomeError
+
+    try:
+        if args.command == "run":
+            return _run(args, argv)
+        if args.command == "validate":
+            return _validate(args)
+        return _models(args)
+    except SecretomeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _search(args: argparse.Namespace) -> list[Path] | None:
+    return [Path(args.models_dir)] if args.models_dir else None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .loader import load_scenario
+
+    scenario = load_scenario(args.scenario, models_dir=args.models_dir)
+    model = scenario.model_definition
+    print(
+        f"{args.scenario}: ok (model '{model.id}', {len(scenario.arms)} arm"
+        f"{'s' if len(scenario.arms) != 1 else ''})"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from .errors import SimulationError
+    from .run import run_scenario
+
+    command = "secretome-sim " + shlex.join(argv if argv is not None else sys.argv[1:])
+    try:
+        result = run_scenario(args.scenario, command=command, models_dir=args.models_dir)
+    except SimulationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.partial is not None:
+            folder = exc.partial.save(args.out, plot=not args.no_plot)
+            print(f"kept the arms that completed in {folder}", file=sys.stderr)
+        return 1
+    folder = result.save(args.out, plot=not args.no_plot)
+    if args.quiet:
+        print(folder)
+        return 0
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _print_summary(result)
+    print(f"\nresults written to {folder}")
+    print("note: model predictions from a simplified model, not measurements")
+    return 0
+
+
+def _print_summary(result) -> None:
+    table = result.metrics
+    final = table[table.metric == "final"]
+    if final.empty:
+        return
+    print(f"{result.scenario.name or result.scenario.scenario_id}: final values")
+    pivot = final.pivot(index="output", columns="arm", values="value")[result.arms]
+    units = final.drop_duplicates("output").set_index("output")["unit"]
+    header = f"  {'output':<24}" + "".join(f"{arm[:14]:>15}" for arm in pivot.columns) + "  unit"
+    print(header)
+    for output, row in pivot.iterrows():
+        values = "".join(f"{value:>15.4g}" for value in row)
+        print(f"  {output:<24}{values}  {units.get(output, '')}")
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    if args.models_command == "show":
+        from .describe import describe_model
+        from .models import load_model
+
+        print(describe_model(load_model(args.model_id, search=_search(args))))
+        return 0
+    registered = list_models(_search(args))
+    if not registered:
+        print("no registered models found (looked in ./models and the package)")
+        return 0
+    import yaml
+
+    for model_id, meta_path in registered.items():
+        with meta_path.open(encoding="utf-8") as handle:
+            title = (yaml.safe_load(handle) or {}).get("title", "")
+        print(f"{model_id:<24} {title}   ({meta_path})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

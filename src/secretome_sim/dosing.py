@@ -1,0 +1,310 @@
+"""Pure: an arm's doses and perturbations -> a sorted list of events in model units.
+
+Nothing here touches the solver. Repeats, infusions (start and stop), depots and product doses
+are expanded into events; ``simulate.py`` then integrates between event times and applies each
+event exactly at its time. Events at the same time apply in a fixed order: medium changes
+(``set``), then parameter changes, then additions (boluses, depot fills), then infusion rates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pint
+
+from .models import InputInfo, ModelDefinition
+from .scenario import (
+    PRODUCT,
+    Arm,
+    Block,
+    Bolus,
+    Depot,
+    Infusion,
+    Inhibitor,
+    MediumChange,
+    ScaleParameter,
+    Scenario,
+    SetParameter,
+)
+from .units import convert, to_time
+
+Action = Literal["set", "parameter", "add", "rate"]
+_ORDER: dict[str, int] = {"set": 0, "parameter": 1, "add": 2, "rate": 3}
+TIME_TOLERANCE = 1e-9  # relative: event times closer than this are the same time
+
+
+@dataclass(frozen=True)
+class DoseEvent:
+    """At ``time`` (model units), do ``action`` on model id ``target`` with ``value``."""
+
+    time: float
+    action: Action
+    target: str
+    value: float
+    label: str
+
+    @property
+    def order(self) -> int:
+        return _ORDER[self.action]
+
+
+@dataclass(frozen=True)
+class InfusionSlot:
+    """A helper rate parameter feeding a species (added to the model before compiling)."""
+
+    parameter: str
+    species: str
+    compartment: str
+
+
+@dataclass(frozen=True)
+class DepotSlot:
+    """A helper depot species releasing first-order into a species."""
+
+    depot: str
+    species: str
+    compartment: str
+    rate_parameter: str
+    rate: float
+
+
+@dataclass
+class ArmPlan:
+    """Everything the simulator needs for one arm, in model units."""
+
+    name: str
+    parameters: dict[str, float]
+    events: list[DoseEvent]
+    infusions: set[InfusionSlot] = field(default_factory=set)
+    depots: set[DepotSlot] = field(default_factory=set)
+
+    @property
+    def dose_times(self) -> list[tuple[float, str]]:
+        """(time, label) of every dose, for plots; infusion stops and parameter changes omitted."""
+        return [(e.time, e.label) for e in self.events if not e.label.startswith("_")]
+
+
+class PlanError(ValueError):
+    """A dose that checks should have rejected; raised as a guard, never expected."""
+
+
+def resolved_arms(scenario: Scenario) -> dict[str, Arm]:
+    """Arms with ``extends`` applied: parent's doses and perturbations first, parameters merged."""
+    result: dict[str, Arm] = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> Arm:
+        if name in result:
+            return result[name]
+        arm = scenario.arms[name]
+        if arm.extends is None:
+            result[name] = arm
+            return arm
+        if arm.extends in chain or arm.extends not in scenario.arms:
+            raise PlanError(f"arm '{name}' extends '{arm.extends}', which cannot be resolved")
+        parent = resolve(arm.extends, (*chain, name))
+        merged = arm.model_copy(
+            update={
+                "extends": None,
+                "doses": [*parent.doses, *arm.doses],
+                "perturbations": [*parent.perturbations, *arm.perturbations],
+                "parameters": {**parent.parameters, **arm.parameters},
+                "description": arm.description or parent.description,
+            }
+        )
+        result[name] = merged
+        return merged
+
+    for arm_name in scenario.arms:
+        resolve(arm_name, ())
+    return {name: result[name] for name in scenario.arms}
+
+
+def model_time(quantity: pint.Quantity, model: ModelDefinition) -> float:
+    return to_time(quantity, model.time_unit)
+
+
+def repeat_times(
+    dose: Bolus | Infusion | Depot | MediumChange, model: ModelDefinition
+) -> list[float]:
+    """All start times of a (possibly repeated) dose, in model time."""
+    first = model_time(dose.time, model)
+    if dose.every is None:
+        return [first]
+    every = model_time(dose.every, model)
+    if dose.count is not None:
+        count = dose.count
+    else:
+        assert dose.until is not None
+        until = model_time(dose.until, model)
+        count = math.floor((until - first) / every * (1 + TIME_TOLERANCE) + TIME_TOLERANCE) + 1
+    if count > 1_000_000:
+        raise PlanError(f"a repeated dose expands to {count} doses; at most 1,000,000 are allowed")
+    return [first + i * every for i in range(max(count, 0))]
+
+
+def dose_quantities(
+    dose: Bolus | Infusion | Depot | MediumChange, scenario: Scenario, model: ModelDefinition
+) -> Iterator[tuple[InputInfo, pint.Quantity, str]]:
+    """(input, quantity, label) per delivered input: one for a plain dose, one per factor for a
+    product dose (factor concentration x variant scale x the dose's amount, rate or value)."""
+    amount = _dose_magnitude(dose)
+    if dose.target != PRODUCT:
+        yield model.inputs[dose.target], amount, f"{dose.type} {dose.target}"
+        return
+    if scenario.product is None:
+        raise PlanError("a dose targets the product but the scenario defines none")
+    variant = scenario.product.variants[dose.variant] if dose.variant else None
+    label = f"{dose.type} {scenario.product.name}" + (f" ({dose.variant})" if dose.variant else "")
+    for factor_name, factor in scenario.product.factors.items():
+        scale = variant.scale.get(factor_name, 1.0) if variant else 1.0
+        input_name = factor.input or factor_name
+        yield model.inputs[input_name], factor.concentration * scale * amount, label
+
+
+def _dose_magnitude(dose: Bolus | Infusion | Depot | MediumChange) -> pint.Quantity:
+    if isinstance(dose, Infusion):
+        return dose.rate
+    if isinstance(dose, MediumChange):
+        return dose.value
+    return dose.amount
+
+
+def to_input_units(
+    quantity: pint.Quantity, item: InputInfo, model: ModelDefinition, *, per_time: bool = False
+) -> float:
+    """A dose quantity in the input's model unit (per model time unit for rates)."""
+    if item.unit is None:  # a model without metadata: plain numbers in the model's own units
+        if not quantity.dimensionless:
+            raise PlanError(
+                f"input '{item.name}' has no unit metadata; give a plain number in the model's "
+                f"units, got {quantity:~P}"
+            )
+        return float(quantity.magnitude)
+    unit = f"({item.unit}) / ({model.time_unit})" if per_time else item.unit
+    return convert(quantity, unit, molecular_weight=item.molecular_weight, volume=item.volume)
+
+
+def depot_slot(item: InputInfo, half_life: float) -> DepotSlot:
+    rate = math.log(2) / half_life
+    tag = f"{half_life:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
+    name = f"_depot_{item.target}_hl{tag}"
+    return DepotSlot(name, item.target, item.compartment or "", f"_krel{name}", rate)
+
+
+def plan_arm(name: str, arm: Arm, scenario: Scenario, model: ModelDefinition) -> ArmPlan:
+    """Expand a resolved arm into events. ``arm`` must already have ``extends`` applied."""
+    parameters = {pid: parameter_value(pid, value, model) for pid, value in arm.parameters.items()}
+    plan = ArmPlan(name=name, parameters=parameters, events=[])
+    intervals: list[tuple[str, float, float, float, str]] = []
+    for dose in arm.doses:
+        _plan_dose(dose, scenario, model, plan, intervals)
+    plan.events.extend(_perturbation_events(arm, scenario, model, parameters))
+    plan.events.extend(_infusion_rate_events(intervals))
+    plan.events.sort(key=lambda e: (e.time, e.order))
+    return plan
+
+
+def parameter_value(pid: str, value: pint.Quantity, model: ModelDefinition) -> float:
+    unit = model.parameter_unit(pid)
+    if unit is None:
+        if not value.dimensionless:
+            raise PlanError(f"parameter '{pid}' has no unit metadata; give a plain number")
+        return float(value.magnitude)
+    return convert(value, unit)
+
+
+def _plan_dose(
+    dose,
+    scenario: Scenario,
+    model: ModelDefinition,
+    plan: ArmPlan,
+    intervals: list[tuple[str, float, float, float, str]],
+) -> None:
+    starts = repeat_times(dose, model)
+    for item, quantity, label in dose_quantities(dose, scenario, model):
+        if isinstance(dose, Infusion):
+            if item.kind != "species":
+                raise PlanError(f"input '{item.name}' is a parameter; infusions need a species")
+            rate = to_input_units(quantity, item, model, per_time=True)
+            duration = model_time(dose.duration, model)
+            infusion = InfusionSlot(f"_infusion_{item.target}", item.target, item.compartment or "")
+            plan.infusions.add(infusion)
+            intervals += [(infusion.parameter, t, t + duration, rate, label) for t in starts]
+            continue
+        value = to_input_units(quantity, item, model)
+        if isinstance(dose, MediumChange):
+            action: Action = "set" if item.kind == "species" else "parameter"
+            plan.events += [DoseEvent(t, action, item.target, value, label) for t in starts]
+        elif isinstance(dose, Depot):
+            if item.kind != "species":
+                raise PlanError(f"input '{item.name}' is a parameter; depots need a species")
+            slot = depot_slot(item, model_time(dose.half_life, model))
+            plan.depots.add(slot)
+            burst = value * dose.burst_fraction
+            for t in starts:
+                plan.events.append(DoseEvent(t, "add", slot.depot, value - burst, label))
+                if burst > 0:
+                    plan.events.append(DoseEvent(t, "add", item.target, burst, "_burst"))
+        else:
+            plan.events += [DoseEvent(t, "add", item.target, value, label) for t in starts]
+
+
+def _infusion_rate_events(
+    intervals: list[tuple[str, float, float, float, str]],
+) -> list[DoseEvent]:
+    """Absolute infusion rates at every start and stop, so a stop returns exactly to zero."""
+    events = []
+    for parameter in sorted({i[0] for i in intervals}):
+        mine = [i for i in intervals if i[0] == parameter]
+        for time in sorted({t for i in mine for t in (i[1], i[2])}):
+            active = [i for i in mine if _le(i[1], time) and not _le(i[2], time)]
+            starting = [i[4] for i in mine if math.isclose(i[1], time)]
+            label = starting[0] if starting else "_infusion stop"
+            events.append(DoseEvent(time, "rate", parameter, sum(i[3] for i in active), label))
+    return events
+
+
+def _perturbation_events(
+    arm: Arm, scenario: Scenario, model: ModelDefinition, overrides: dict[str, float]
+) -> list[DoseEvent]:
+    """Absolute parameter values at every time a perturbation starts or stops."""
+    start = model_time(scenario.time.start, model)
+    windows = []
+    for item in arm.perturbations:
+        begin = model_time(item.time, model) if item.time is not None else start
+        end = model_time(item.until, model) if item.until is not None else math.inf
+        windows.append((item, begin, end))
+    events = []
+    for parameter in sorted({w[0].parameter for w in windows}):
+        mine = [w for w in windows if w[0].parameter == parameter]
+        base = overrides.get(parameter, model.base.model[parameter])
+        times = sorted({t for _, b, e in mine for t in (b, e) if math.isfinite(t)})
+        for time in times:
+            value = base
+            active = [w for w in mine if _le(w[1], time) and not _le(w[2], time)]
+            for item, _, _ in sorted(active, key=lambda w: w[1]):
+                if isinstance(item, SetParameter):
+                    value = parameter_value(parameter, item.value, model)
+            for item, _, _ in active:
+                value *= _factor(item, model)
+            label = "_" + ", ".join(f"{w[0].type} {parameter}" for w in active)
+            events.append(DoseEvent(time, "parameter", parameter, value, label))
+    return events
+
+
+def _factor(item, model: ModelDefinition) -> float:
+    if isinstance(item, Block):
+        return 1.0 - item.fraction
+    if isinstance(item, ScaleParameter):
+        return item.factor
+    if isinstance(item, Inhibitor):
+        ratio = float((item.concentration / item.ic50).to("dimensionless").magnitude)
+        return 1.0 / (1.0 + ratio**item.hill)
+    return 1.0
+
+
+def _le(a: float, b: float) -> bool:
+    return a <= b + TIME_TOLERANCE * max(1.0, abs(b))

@@ -1,0 +1,70 @@
+"""Scenario file -> validated Scenario with its model resolved, or every problem at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checks import CheckContext, run_checks
+from .errors import Issue, ModelError, ScenarioError
+from .models import ModelDefinition, load_model
+from .scenario import Scenario
+from .validation import validate_document
+from .yaml_source import load_yaml_file, position_of
+
+
+def load_scenario(path: str | Path, *, models_dir: str | Path | None = None) -> Scenario:
+    """Read, validate and check a scenario file against its model.
+
+    Raises ScenarioError listing every problem (file:line:column, key path, expected and found);
+    ModelError if the model itself cannot be trusted (metadata disagreeing with equations).
+    """
+    path = Path(path)
+    data, positions, text = load_yaml_file(path)
+    filename = str(path)
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError([Issue(filename, 1, 1, (), f"expected a mapping of keys, got {found}")])
+    scenario, issues = validate_document(Scenario, data, positions, filename)
+    model = _resolve_model(data, positions, path, models_dir, issues)
+    if model is not None:
+        issues += run_checks(CheckContext(data, positions, filename, model))
+    if issues:
+        raise ScenarioError(issues)
+    assert scenario is not None and model is not None
+    scenario._source = path
+    scenario._text = text
+    scenario._model = model
+    return scenario
+
+
+def _resolve_model(
+    data: dict,
+    positions: dict,
+    path: Path,
+    models_dir: str | Path | None,
+    issues: list[Issue],
+) -> ModelDefinition | None:
+    reference = data.get("model")
+    time_unit = None
+    if isinstance(reference, dict):
+        time_unit = reference.get("time_unit")
+        reference = reference.get("file")
+    if not isinstance(reference, str) or (isinstance(time_unit, str | None) is False):
+        return None  # the schema reports the malformed 'model' entry
+    search = [Path(models_dir)] if models_dir else []
+    search.append(path.parent.parent / "models")
+    key = ("model", "file") if isinstance(data.get("model"), dict) else ("model",)
+    try:
+        model = load_model(reference, base_dir=path.parent, time_unit=time_unit, search=search)
+        problems = model.check()
+    except ModelError as exc:
+        line, column = position_of(positions, key)
+        message = str(exc)
+        issues.append(Issue(str(path), line, column, key, message))
+        return None
+    if problems:
+        raise ModelError(
+            f"model '{model.id}' ({model.meta_path or model.path}) disagrees with its equations:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+    return model

@@ -1,0 +1,285 @@
+"""The only libRoadRunner user: compile once, then integrate each arm between its event times.
+
+Doses are not SBML events. Each arm is integrated segment by segment, and at every event time
+the state (or a parameter) is changed directly before integration resumes. So a dose acts at
+exactly its time: at t = 0, between output points, at the last time point, or many at once,
+whatever the output grid (SBML events can miss all of these; see the README).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .dosing import TIME_TOLERANCE, ArmPlan, DepotSlot, DoseEvent, InfusionSlot
+from .errors import SimulationError
+from .models import ModelDefinition, OutputInfo, load_roadrunner
+from .scenario import Preequilibration, Solver
+from .units import to_time
+
+
+@dataclass
+class SteadyState:
+    """How an arm was brought to steady state before t = start."""
+
+    found: bool
+    method: str
+    max_rate: float
+    message: str = ""
+
+
+@dataclass
+class ArmTrajectory:
+    """Output values on the grid (rows: times, columns: outputs), in model units."""
+
+    arm: str
+    values: np.ndarray
+    completed: bool = True
+    error: str | None = None
+    steady_state: SteadyState | None = None
+
+
+@dataclass
+class CompiledModel:
+    """A RoadRunner with the scenario's helper species and parameters, compiled once."""
+
+    rr: Any
+    outputs: list[OutputInfo]
+    species_index: dict[str, int]
+    parameter_index: dict[str, int]
+    settable: np.ndarray  # indices of parameters we reset before every arm
+    base_values: np.ndarray
+    time_unit: str
+    _steady_states: dict[tuple, tuple[np.ndarray, SteadyState]] = field(default_factory=dict)
+
+    def parameter_vector(self, overrides: dict[str, float]) -> np.ndarray:
+        values = self.base_values.copy()
+        position = {int(i): k for k, i in enumerate(self.settable)}
+        for name, value in overrides.items():
+            values[position[self.parameter_index[name]]] = value
+        return values
+
+
+def compile_model(
+    model: ModelDefinition, plans: Iterable[ArmPlan], outputs: list[OutputInfo], solver: Solver
+) -> CompiledModel:
+    """Load the model once with every helper any arm needs (infusion rates, depots, outputs)."""
+    plans = list(plans)
+    rr = load_roadrunner(model.sbml, str(model.path))
+    infusions: set[InfusionSlot] = set().union(*(p.infusions for p in plans)) if plans else set()
+    depots: set[DepotSlot] = set().union(*(p.depots for p in plans)) if plans else set()
+    for slot in sorted(infusions, key=lambda s: s.parameter):
+        rr.addParameter(slot.parameter, 0.0, False)
+        rr.addReaction(
+            f"_J{slot.parameter}",
+            [],
+            [slot.species],
+            f"{slot.compartment} * {slot.parameter}",
+            False,
+        )
+    for slot in sorted(depots, key=lambda s: s.depot):
+        rr.addSpecies(slot.depot, slot.compartment, initConcentration=0.0, forceRegenerate=False)
+        rr.addParameter(slot.rate_parameter, slot.rate, False)
+        rr.addReaction(
+            f"_J{slot.depot}",
+            [slot.depot],
+            [slot.species],
+            f"{slot.compartment} * {slot.rate_parameter} * {slot.depot}",
+            False,
+        )
+    for output in outputs:
+        if output.expression is not None:
+            rr.addParameter(output.selection, 0.0, False)
+            rr.addAssignmentRule(output.selection, output.expression, False)
+    if infusions or depots or any(o.expression for o in outputs):
+        try:
+            rr.regenerateModel()
+        except Exception as exc:
+            from .errors import ModelError
+
+            raise ModelError(f"{model.path}: could not add dosing helpers: {exc}") from None
+    _configure(rr, solver, model)
+    rr.timeCourseSelections = ["time", *[o.selection for o in outputs]]
+    species = list(rr.model.getFloatingSpeciesIds())
+    params = list(rr.model.getGlobalParameterIds())
+    ruled = set(rr.getAssignmentRuleIds()) | set(rr.getRateRuleIds())
+    settable = np.array([i for i, p in enumerate(params) if p not in ruled], dtype=np.int32)
+    all_values = np.asarray(rr.model.getGlobalParameterValues(), dtype=float)
+    return CompiledModel(
+        rr=rr,
+        outputs=outputs,
+        species_index={s: i for i, s in enumerate(species)},
+        parameter_index={p: i for i, p in enumerate(params)},
+        settable=settable,
+        base_values=all_values[settable].copy(),
+        time_unit=model.time_unit,
+    )
+
+
+def _configure(rr: Any, solver: Solver, model: ModelDefinition) -> None:
+    integrator = rr.integrator
+    integrator.relative_tolerance = solver.rtol
+    integrator.absolute_tolerance = solver.atol
+    integrator.maximum_num_steps = solver.max_steps
+    integrator.stiff = True
+    if solver.max_step is not None:
+        from .dosing import model_time
+
+        integrator.maximum_time_step = model_time(solver.max_step, model)
+
+
+def simulate_arm(
+    compiled: CompiledModel,
+    plan: ArmPlan,
+    grid: np.ndarray,
+    preequilibration: Preequilibration | None,
+) -> ArmTrajectory:
+    """Integrate one arm over ``grid`` (model time), applying each event exactly at its time.
+
+    Grid points that coincide with an event time report the state just after the event.
+    Raises SimulationError naming the arm and time; its ``partial`` is the rows done so far.
+    """
+    rr = compiled.rr
+    rr.model.setGlobalParameterValues(compiled.settable, compiled.parameter_vector(plan.parameters))
+    rr.reset()  # re-evaluates initial assignments with the arm's parameters
+    steady = None
+    if preequilibration is not None:
+        steady = _preequilibrate(compiled, plan, preequilibration)
+    values = np.full((len(grid), len(compiled.outputs)), np.nan)
+    start, end = float(grid[0]), float(grid[-1])
+    groups = _event_groups(plan.events, start, end)
+    breakpoints = sorted({start, end, *groups})
+    tolerance = TIME_TOLERANCE * max(1.0, abs(end))
+    for index, time in enumerate(breakpoints):
+        for event in groups.get(time, []):
+            _apply(compiled, event)
+        if time == end:
+            at_end = np.abs(grid - end) <= tolerance
+            values[at_end] = np.asarray(rr.getSelectedValues())[1:]
+            break
+        following = breakpoints[index + 1]
+        inside = np.flatnonzero((grid >= time - tolerance) & (grid < following - tolerance))
+        interior = [grid[i] for i in inside if grid[i] > time + tolerance]
+        try:
+            result = np.asarray(rr.simulate(times=[time, *interior, following]))
+        except RuntimeError as exc:  # CVODE failures (too many steps, convergence) surface here
+            partial = ArmTrajectory(plan.name, values, False, str(exc), steady)
+            raise SimulationError(
+                f"arm '{plan.name}': the solver failed between t = {time:g} and "
+                f"{following:g} {compiled.time_unit}: {_first_line(exc)}",
+                arm=plan.name,
+                time=time,
+                partial=partial,
+            ) from None
+        if len(inside):
+            first_is_here = grid[inside[0]] <= time + tolerance
+            rows = result[: len(inside)] if first_is_here else result[1 : len(inside) + 1]
+            values[inside] = rows[:, 1:]
+    return ArmTrajectory(plan.name, values, True, None, steady)
+
+
+def _event_groups(
+    events: list[DoseEvent], start: float, end: float
+) -> dict[float, list[DoseEvent]]:
+    """Events inside [start, end] grouped by time (times within tolerance merge)."""
+    tolerance = TIME_TOLERANCE * max(1.0, abs(end))
+    groups: dict[float, list[DoseEvent]] = {}
+    anchors: list[float] = []
+    for event in sorted(events, key=lambda e: (e.time, e.order)):
+        if event.time < start - tolerance or event.time > end + tolerance:
+            continue
+        time = min(max(event.time, start), end)
+        anchor = next((a for a in anchors if abs(a - time) <= tolerance), None)
+        if anchor is None:
+            anchors.append(time)
+            anchor = time
+        groups.setdefault(anchor, []).append(event)
+    for anchor in groups:
+        groups[anchor].sort(key=lambda e: e.order)
+    return groups
+
+
+def _apply(compiled: CompiledModel, event: DoseEvent) -> None:
+    model = compiled.rr.model
+    if event.target in compiled.species_index:
+        index = [compiled.species_index[event.target]]
+        current = float(model.getFloatingSpeciesConcentrations(index)[0])
+        new = event.value if event.action == "set" else current + event.value
+        model.setFloatingSpeciesConcentrations(index, [new])
+        return
+    index = np.array([compiled.parameter_index[event.target]], dtype=np.int32)
+    current = float(model.getGlobalParameterValues(index)[0])
+    new = current + event.value if event.action == "add" else event.value
+    model.setGlobalParameterValues(index, [new])
+
+
+def _preequilibrate(
+    compiled: CompiledModel, plan: ArmPlan, settings: Preequilibration
+) -> SteadyState:
+    """Steady state with no inputs: libRoadRunner's solver, then a long simulation if needed.
+
+    Results are cached per set of parameter overrides, so arms that share them solve once.
+    """
+    rr = compiled.rr
+    key = tuple(sorted(plan.parameters.items()))
+    if key in compiled._steady_states:
+        state, report = compiled._steady_states[key]
+        rr.model.setFloatingSpeciesConcentrations(state)
+        return report
+    initial = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
+    report = None
+    selections = list(rr.timeCourseSelections)
+    try:
+        rr.steadyState()
+        rate = _max_relative_rate(rr)
+        state = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
+        if rate <= settings.tolerance and np.all(state >= -1e-12):
+            report = SteadyState(True, "steady-state solver", rate)
+    except RuntimeError:  # the Newton solver fails on singular Jacobians; fall back below
+        pass
+    finally:
+        # libRoadRunner 2.x's steadyState() silently resets timeCourseSelections to all species
+        rr.timeCourseSelections = selections
+    if report is None:
+        rr.model.setFloatingSpeciesConcentrations(initial)
+        max_time = to_time(settings.max_time, compiled.time_unit)
+        window, elapsed = max_time / 1024, 0.0
+        rate = math.inf
+        while elapsed < max_time:
+            rr.simulate(times=[0.0, window])
+            elapsed += window
+            rate = _max_relative_rate(rr)
+            if rate <= settings.tolerance:
+                break
+            window = min(window * 2, max_time - elapsed) or window
+        found = rate <= settings.tolerance
+        message = (
+            ""
+            if found
+            else (
+                f"no steady state within {settings.max_time:~P}: the largest relative rate "
+                f"of change is {rate:.3g} per time unit (tolerance {settings.tolerance:g})"
+            )
+        )
+        report = SteadyState(found, "simulation", rate, message)
+    rr.model.setTime(0.0)
+    state = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
+    compiled._steady_states[key] = (state, report)
+    return report
+
+
+def _max_relative_rate(rr: Any) -> float:
+    rates = np.abs(np.asarray(rr.model.getFloatingSpeciesConcentrationRates(), dtype=float))
+    values = np.abs(np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float))
+    if rates.size == 0:
+        return 0.0
+    return float(np.max(rates / np.maximum(values, 1e-12 + values.max() * 1e-9)))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
