@@ -158,7 +158,10 @@ def _unit_problem(ctx: CheckContext, quantity: Any, item: Any, per_time: bool) -
     try:
         convert(quantity, unit, molecular_weight=item.molecular_weight, volume=item.volume)
     except UnitError as exc:
-        return str(exc)
+        message = str(exc)
+        if per_time and _unit_problem(ctx, quantity, item, False) is None:
+            message += "; a rate needs a per-time unit, e.g. '1 ng/mL/h'"
+        return message
     return None
 
 

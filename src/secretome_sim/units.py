@@ -106,6 +106,8 @@ def convert(
     and found dimensions, and which fact would have made the conversion possible.
     """
     target = parse_unit(unit)
+    if quantity.magnitude == 0 and quantity.dimensionless:
+        return 0.0  # a bare zero is zero in any unit (e.g. fresh medium: value 0)
     candidates = [quantity]
     if molecular_weight is not None:
         mass_per_mol = molar_mass(molecular_weight)

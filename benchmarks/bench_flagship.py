@@ -1,0 +1,88 @@
+"""Benchmark: the flagship scenario through secretome-sim versus plain libRoadRunner.
+
+Both sides run the same arms on the same compiled model in the same process: the baseline
+resets, sets the same parameters, applies the t = 0 doses and calls ``simulate`` once per arm
+over the same output grid (it cannot apply later doses exactly; it only measures the floor).
+Prints median wall times and the ratio. Usage: python benchmarks/bench_flagship.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from secretome_sim import load_scenario, run_scenario
+from secretome_sim.dosing import plan_arm, resolved_arms
+from secretome_sim.run import _reported_outputs, output_grid
+from secretome_sim.simulate import compile_model, simulate_arm
+
+FLAGSHIP = Path(__file__).resolve().parents[1] / "scenarios" / "delivery_hydrogel_vs_bolus.yaml"
+
+
+def median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--scenario", type=Path, default=FLAGSHIP)
+    args = parser.parse_args()
+
+    scenario = load_scenario(args.scenario)
+    model = scenario.model_definition
+    outputs, _ = _reported_outputs(scenario, model)
+    plans = [plan_arm(n, a, scenario, model) for n, a in resolved_arms(scenario).items()]
+    _, grid = output_grid(scenario, model)
+    compiled = compile_model(model, plans, outputs, scenario.solver)
+    rr = compiled.rr
+
+    def plain_roadrunner() -> None:
+        for plan in plans:
+            rr.model.setGlobalParameterValues(
+                compiled.settable, compiled.parameter_vector(plan.parameters)
+            )
+            rr.reset()
+            for event in plan.events:
+                if event.time == 0.0 and event.action == "add":
+                    index = [compiled.species_index[event.target]]
+                    value = rr.model.getFloatingSpeciesConcentrations(index)[0] + event.value
+                    rr.model.setFloatingSpeciesConcentrations(index, [value])
+            rr.simulate(times=grid)
+
+    def engine_arms() -> None:
+        for plan in plans:
+            simulate_arm(compiled, plan, grid, None)
+
+    def engine_full() -> None:
+        run_scenario(scenario)
+
+    plain = median_seconds(plain_roadrunner, args.repeats)
+    arms = median_seconds(engine_arms, args.repeats)
+    full = median_seconds(engine_full, max(3, args.repeats // 4))
+    events = sum(len(p.events) for p in plans)
+    print(
+        f"scenario: {scenario.scenario_id}  arms: {len(plans)}  dose events: {events}  "
+        f"output points: {len(grid)}  repeats: {args.repeats}"
+    )
+    print(f"plain libRoadRunner, one simulate per arm     {plain * 1e3:8.2f} ms   1.00x")
+    print(
+        f"secretome-sim simulate_arm (exact dosing)     {arms * 1e3:8.2f} ms {arms / plain:6.2f}x"
+    )
+    print(
+        f"secretome-sim run_scenario (compile+tables)   {full * 1e3:8.2f} ms {full / plain:6.2f}x"
+    )
+    assert np.isfinite(plain) and np.isfinite(arms)
+
+
+if __name__ == "__main__":
+    main()
