@@ -7,6 +7,7 @@ reported malformed values; checks skip what they cannot read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -127,8 +128,8 @@ def check_dose_units(ctx: CheckContext) -> Iterator[Issue]:
         kind = dose.get("type")
         key = {"infusion": "rate", "medium_change": "value"}.get(kind, "amount")
         quantity = _quantity(dose.get(key, 0 if kind == "medium_change" else None))
-        if quantity is None:
-            continue
+        if quantity is None or not math.isfinite(quantity.magnitude) or quantity.magnitude < 0:
+            continue  # unreadable, negative or infinite: the schema has reported it
         target = dose.get("target")
         if target == PRODUCT:
             for name, factor in factors.items():

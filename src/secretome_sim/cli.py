@@ -126,8 +126,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     from .errors import SimulationError
+    from .results import check_run_folder
     from .run import run_scenario
 
+    if args.out is not None:
+        check_run_folder(args.out)  # fail before simulating, not after
     command = "secretome-sim " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         result = run_scenario(args.scenario, command=command, models_dir=args.models_dir)

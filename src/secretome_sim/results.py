@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from . import metrics as metric_functions
+from .errors import SecretomeError
 from .scenario import Scenario, TimeAbove
 
 TRAJECTORY_COLUMNS = ["arm", "time", "output", "value", "unit"]
@@ -175,13 +176,28 @@ def default_run_folder(scenario: Scenario, root: str | Path = "results") -> Path
     return Path(root) / scenario.scenario_id / stamp
 
 
+class RunFolderError(SecretomeError):
+    """The run folder cannot be created where asked (exists and is not empty)."""
+
+
+def check_run_folder(directory: str | Path) -> Path:
+    """Refuse a destination that exists and is not an empty folder (checked before running)."""
+    final = Path(directory)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise RunFolderError(
+            f"run folder {final} already exists and is not empty; choose a new --out folder"
+        )
+    return final
+
+
 def write_run_folder(result: RunResult, directory: str | Path | None, *, plot: bool = True) -> Path:
     """Write every file into a temporary sibling, then rename it into place in one step."""
-    final = Path(directory) if directory is not None else default_run_folder(result.scenario)
-    if final.exists() and (not final.is_dir() or any(final.iterdir())):
-        raise FileExistsError(f"run folder {final} already exists and is not empty")
+    final = check_run_folder(
+        directory if directory is not None else default_run_folder(result.scenario)
+    )
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a run folder follows the umask
     try:
         _write_files(result, staging, plot)
         if final.exists():
@@ -191,6 +207,12 @@ def write_run_folder(result: RunResult, directory: str | Path | None, *, plot: b
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_files(result: RunResult, folder: Path, plot: bool) -> None:

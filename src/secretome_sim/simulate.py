@@ -122,14 +122,14 @@ def compile_model(
 
 def _configure(rr: Any, solver: Solver, model: ModelDefinition) -> None:
     integrator = rr.integrator
+    # 'stiff' first: in libRoadRunner 2.10 setting it rebuilds CVODE and drops the step limit
+    # set before it (getValue still reports the old number).
+    integrator.stiff = True
     integrator.relative_tolerance = solver.rtol
     integrator.absolute_tolerance = solver.atol
     integrator.maximum_num_steps = solver.max_steps
-    integrator.stiff = True
     if solver.max_step is not None:
-        from .dosing import model_time
-
-        integrator.maximum_time_step = model_time(solver.max_step, model)
+        integrator.maximum_time_step = to_time(solver.max_step, model.time_unit)
 
 
 def simulate_arm(
@@ -168,11 +168,13 @@ def simulate_arm(
             result = np.asarray(rr.simulate(times=[time, *interior, following]))
         except RuntimeError as exc:  # CVODE failures (too many steps, convergence) surface here
             partial = ArmTrajectory(plan.name, values, False, str(exc), steady)
+            failed_at = float(rr.model.getTime())
             raise SimulationError(
-                f"arm '{plan.name}': the solver failed between t = {time:g} and "
-                f"{following:g} {compiled.time_unit}: {_first_line(exc)}",
+                f"arm '{plan.name}': the solver failed near t = {failed_at:g} "
+                f"{compiled.time_unit} (integrating from {time:g} to {following:g}): "
+                f"{_first_line(exc)}",
                 arm=plan.name,
-                time=time,
+                time=failed_at,
                 partial=partial,
             ) from None
         if len(inside):

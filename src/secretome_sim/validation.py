@@ -26,7 +26,38 @@ def validate_document(
     try:
         return schema.model_validate(data), []
     except pydantic.ValidationError as exc:
-        return None, [_issue(schema, data, err, positions, filename) for err in exc.errors()]
+        errors = _drop_union_noise(data, exc.errors())
+        return None, [_issue(schema, data, err, positions, filename) for err in errors]
+
+
+_TYPE_MISMATCH = {
+    "string_type",
+    "bool_type",
+    "bool_parsing",
+    "int_type",
+    "float_type",
+    "literal_error",
+}
+_NOT_A_MAPPING = {"model_type", "model_attributes_type", "dict_type"}
+
+
+def _drop_union_noise(data: Any, errors: list[Any]) -> list[Any]:
+    """For a field like ``str | OutputSpec``, pydantic reports why *each* member failed. Keep
+    the member that matches what the user wrote: a mapping's own errors, or a scalar's."""
+    paths = [(_data_path(data, tuple(e["loc"]), e["type"]), e) for e in errors]
+    kept = []
+    for path, err in paths:
+        others = [p for p, e in paths if e is not err]
+        if err["type"] in _NOT_A_MAPPING and any(p[: len(path)] == path for p in others):
+            continue  # the scalar member's error explains it better
+        if (
+            err["type"] in _TYPE_MISMATCH
+            and isinstance(err.get("input"), dict)
+            and any(len(p) > len(path) and p[: len(path)] == path for p in others)
+        ):
+            continue  # the mapping member's deeper errors explain it better
+        kept.append(err)
+    return kept
 
 
 def _issue(schema: type, data: Any, err: Any, positions: Positions, filename: str) -> Issue:
@@ -44,10 +75,10 @@ def _issue(schema: type, data: Any, err: Any, positions: Positions, filename: st
     elif kind == "missing":
         message = "required key is missing"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
-        expected = err.get("ctx", {}).get("expected_tags", "")
+        expected_list = _expected_tags(schema, data, raw_loc)
+        expected = ", ".join(f"'{t}'" for t in expected_list)
         found = _lookup(data, path)
         tag = found.get("type") if isinstance(found, dict) else None
-        expected_list = [t.strip().strip("'") for t in str(expected).split(",") if t.strip()]
         if tag is None:
             message = f"missing 'type' (one of {expected})"
             path = (*path, "type")
@@ -60,6 +91,11 @@ def _issue(schema: type, data: Any, err: Any, positions: Positions, filename: st
         message = _clean_message(err)
         if "input" in err and kind not in ("value_error", "assertion_error"):
             message += f", got {describe_value(err['input'])}"
+        if kind == "literal_error" and isinstance(err.get("input"), str):
+            choices = [
+                c.strip().strip("'") for c in err["ctx"]["expected"].replace(" or ", ",").split(",")
+            ]
+            hint = did_you_mean(err["input"], [c for c in choices if c])
     return Issue(filename, line, column, path, message, hint)
 
 
@@ -96,14 +132,14 @@ def _data_path(data: Any, loc: tuple, kind: str) -> KeyPath:
     return tuple(path)
 
 
-def _allowed_keys(schema: Any, data: Any, loc: tuple) -> set[str]:
-    """Field names the schema accepts at ``loc`` (a raw pydantic location)."""
+def _annotation_at(schema: Any, data: Any, loc: tuple) -> tuple[Any, Any]:
+    """The schema annotation (still wrapped) and the data node at a raw pydantic location."""
     annotation: Any = schema
     node = data
     for part in loc:
         annotation = _unwrap(annotation, node)
         if annotation is None:
-            return set()
+            return None, None
         if _is_model(annotation) and isinstance(part, str) and part in annotation.model_fields:
             annotation = annotation.model_fields[part].annotation
         elif typing.get_origin(annotation) in (dict, list, tuple):
@@ -112,8 +148,22 @@ def _allowed_keys(schema: Any, data: Any, loc: tuple) -> set[str]:
         else:
             continue  # a union tag or validator name: stay on the same data node
         node = node[part] if isinstance(node, dict | list) and _has(node, part) else None
+    return annotation, node
+
+
+def _allowed_keys(schema: Any, data: Any, loc: tuple) -> set[str]:
+    """Field names the schema accepts at ``loc`` (a raw pydantic location)."""
+    annotation, node = _annotation_at(schema, data, loc)
     annotation = _unwrap(annotation, node)
     return set(annotation.model_fields) if _is_model(annotation) else set()
+
+
+def _expected_tags(schema: Any, data: Any, loc: tuple) -> list[str]:
+    """The 'type' values a discriminated union at ``loc`` accepts."""
+    annotation, _ = _annotation_at(schema, data, loc)
+    annotation = _strip(annotation)
+    members = typing.get_args(annotation) if annotation is not None else ()
+    return [str(t) for t in (_tag_of(_strip(m)) for m in members) if t is not None]
 
 
 def _has(node: Any, part: Any) -> bool:

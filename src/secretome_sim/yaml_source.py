@@ -97,13 +97,20 @@ def _build(
     filename: str,
 ) -> Any:
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<): merged pairs come first
         result: dict[Any, Any] = {}
+        merged: set[Any] = set()
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) or key is None:
                 key = str(key)
             child = (*path, key)
+            if id(key_node) not in own:
+                merged.add(key)
+            elif key in merged:  # an explicit key overrides a merged one: that is what << is for
+                merged.discard(key)
+                del result[key]
             if key in result:
                 first_line = positions[child][0]
                 line, column = _position(key_node)
