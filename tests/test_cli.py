@@ -392,7 +392,10 @@ def test_dose_events_csv_lists_every_dose(flagship_run):
         "target",
         "value",
         "label",
+        "is_dose",
     ]
+    # every event is a dose except a depot's burst (marked by the depot fill at the same time)
+    assert (table["is_dose"] == (table["label"] != "burst")).all()
     assert "untreated" not in set(table["arm"])
     daily = table[(table.arm == "daily_bolus") & (table.target == "VEGF")]
     assert list(daily["time"]) == pytest.approx([0.0, 1.0])

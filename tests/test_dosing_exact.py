@@ -123,8 +123,9 @@ def test_overlapping_infusions_add_and_stop_exactly(pk_scenario):
         " {type: infusion, target: drug, rate: 3 nM/h, time: 2 h, duration: 4 h}]}"
     )
     result = run_scenario(path)
-    rates = result.doses[result.doses.action == "rate"][["model_time", "value"]].to_numpy()
-    np.testing.assert_allclose(rates, [[0, 1], [2, 4], [4, 3], [6, 0]])
+    rates = result.doses[result.doses.action == "rate"]
+    np.testing.assert_allclose(rates[["model_time", "value"]], [[0, 1], [2, 4], [4, 3], [6, 0]])
+    assert list(rates["is_dose"]) == [True, True, False, False]  # starts are doses, stops not
     t, c = conc(result)
     c6 = float(c[t == 6.0][0])
     np.testing.assert_allclose(c[t >= 6], c6 * np.exp(-K * (t[t >= 6] - 6)), rtol=RTOL)

@@ -44,7 +44,11 @@ class DoseEvent:
     action: Action
     target: str
     value: float
-    label: str
+    label: str  # starts with "_" for bookkeeping events (infusion stops, perturbations)
+
+    @property
+    def is_dose(self) -> bool:
+        return not self.label.startswith("_")
 
     @property
     def order(self) -> int:
@@ -80,11 +84,6 @@ class ArmPlan:
     events: list[DoseEvent]
     infusions: set[InfusionSlot] = field(default_factory=set)
     depots: set[DepotSlot] = field(default_factory=set)
-
-    @property
-    def dose_times(self) -> list[tuple[float, str]]:
-        """(time, label) of every dose, for plots; infusion stops and parameter changes omitted."""
-        return [(e.time, e.label) for e in self.events if not e.label.startswith("_")]
 
 
 class PlanError(ValueError):

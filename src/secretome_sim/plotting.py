@@ -30,7 +30,8 @@ def plot_trajectories(result: RunResult, outputs: list[str] | None = None) -> Fi
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     table = result.trajectories
-    dose_times = {arm: sorted(set(result.doses[result.doses.arm == arm]["time"])) for arm in arms}
+    doses = result.doses[result.doses["is_dose"]]
+    dose_times = {arm: sorted(set(doses[doses.arm == arm]["time"])) for arm in arms}
     for panel, output in enumerate(outputs):
         ax = axes[panel // columns][panel % columns]
         unit = ""

@@ -34,7 +34,7 @@ METRIC_COLUMNS = [
     "change",
     "percent_change",
 ]
-DOSE_COLUMNS = ["arm", "time", "model_time", "action", "target", "value", "label"]
+DOSE_COLUMNS = ["arm", "time", "model_time", "action", "target", "value", "label", "is_dose"]
 DISCLAIMER = (
     "Predictions of a simplified mechanistic model, not measurements. Parameters marked "
     "'assumed' in the model metadata are not from data; check them before relying on a result."

@@ -183,6 +183,7 @@ def _assemble(
             "target": event.target,
             "value": event.value,
             "label": event.label.lstrip("_"),
+            "is_dose": event.is_dose,
         }
         for plan in plans
         if plan.name in trajectories

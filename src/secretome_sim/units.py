@@ -26,9 +26,6 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
-Quantity = pint.Quantity
-
-
 class UnitError(ValueError):
     """A quantity could not be read or converted. The message says what was expected."""
 
