@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .dosing import MAX_DOSES, TIME_TOLERANCE, PlanError, repeat_count, to_input_units
 from .errors import Issue, KeyPath, did_you_mean
 from .models import ModelDefinition
 from .scenario import PRODUCT
@@ -64,6 +65,8 @@ def _items(ctx: CheckContext, key: str) -> Iterator[tuple[KeyPath, dict[str, Any
 
 
 def _model_time(ctx: CheckContext, quantity: Any) -> float | None:
+    if quantity is not None and quantity.dimensionless and quantity.magnitude == 0:
+        return 0.0
     if quantity is None or not quantity.check("[time]"):
         return None
     return convert(quantity, ctx.model.time_unit)
@@ -87,13 +90,20 @@ def check_dose_targets(ctx: CheckContext) -> Iterator[Issue]:
     """Every dose names a model input (or the product), and depots/infusions need a species."""
     inputs = ctx.model.inputs
     for path, dose in _items(ctx, "doses"):
-        target = dose.get("target")
-        if not isinstance(target, str):
-            continue
+        target, kind = dose.get("target"), dose.get("type")
+        if not isinstance(target, str) or not isinstance(kind, str):
+            continue  # the schema reports it
         if target == PRODUCT:
             product = _product(ctx)
             if not product:
                 yield ctx.issue((*path, "target"), "the scenario has no 'product' to dose")
+            for factor, item in _factor_inputs(ctx):
+                if kind in ("infusion", "depot") and item.kind != "species":
+                    yield ctx.issue(
+                        (*path, "type"),
+                        f"a {kind} needs species targets, but product factor '{factor}' feeds "
+                        f"input '{item.name}', which sets the parameter '{item.target}'",
+                    )
             variant = dose.get("variant")
             variants = _mapping(product.get("variants"))
             if isinstance(variant, str) and variant not in variants:
@@ -111,12 +121,20 @@ def check_dose_targets(ctx: CheckContext) -> Iterator[Issue]:
                 f"{', '.join(sorted(inputs)) or 'none'}; or '{PRODUCT}')",
                 did_you_mean(target, [*inputs, PRODUCT]),
             )
-        elif dose.get("type") in ("infusion", "depot") and inputs[target].kind != "species":
+        elif kind in ("infusion", "depot") and inputs[target].kind != "species":
             yield ctx.issue(
                 (*path, "type"),
-                f"a {dose.get('type')} needs a species target, but input '{target}' sets the "
+                f"a {kind} needs a species target, but input '{target}' sets the "
                 f"parameter '{inputs[target].target}'; use a bolus or medium_change",
             )
+
+
+def _factor_inputs(ctx: CheckContext) -> Iterator[tuple[str, Any]]:
+    """(factor name, InputInfo) for every product factor that feeds a known input."""
+    for name, factor in _mapping(_product(ctx).get("factors")).items():
+        target = _mapping(factor).get("input") or name
+        if isinstance(target, str) and target in ctx.model.inputs:
+            yield name, ctx.model.inputs[target]
 
 
 def check_dose_units(ctx: CheckContext) -> Iterator[Issue]:
@@ -125,12 +143,13 @@ def check_dose_units(ctx: CheckContext) -> Iterator[Issue]:
     product = _product(ctx)
     factors = _mapping(product.get("factors"))
     for path, dose in _items(ctx, "doses"):
-        kind = dose.get("type")
+        kind, target = dose.get("type"), dose.get("target")
+        if not isinstance(kind, str) or not isinstance(target, str):
+            continue  # the schema reports it
         key = {"infusion": "rate", "medium_change": "value"}.get(kind, "amount")
         quantity = _quantity(dose.get(key, 0 if kind == "medium_change" else None))
         if quantity is None or not math.isfinite(quantity.magnitude) or quantity.magnitude < 0:
             continue  # unreadable, negative or infinite: the schema has reported it
-        target = dose.get("target")
         if target == PRODUCT:
             for name, factor in factors.items():
                 concentration = _quantity(_mapping(factor).get("concentration"))
@@ -151,14 +170,10 @@ def check_dose_units(ctx: CheckContext) -> Iterator[Issue]:
 
 
 def _unit_problem(ctx: CheckContext, quantity: Any, item: Any, per_time: bool) -> str | None:
-    if item.unit is None:
-        if quantity.dimensionless:
-            return None
-        return f"input '{item.name}' has no unit metadata; give a plain number in model units"
-    unit = f"({item.unit}) / ({ctx.model.time_unit})" if per_time else item.unit
+    """The conversion dosing will do, tried now: its error message, or None if it converts."""
     try:
-        convert(quantity, unit, molecular_weight=item.molecular_weight, volume=item.volume)
-    except UnitError as exc:
+        to_input_units(quantity, item, ctx.model, per_time=per_time)
+    except (UnitError, PlanError) as exc:
         message = str(exc)
         if per_time and _unit_problem(ctx, quantity, item, False) is None:
             message += "; a rate needs a per-time unit, e.g. '1 ng/mL/h'"
@@ -247,13 +262,19 @@ def _parameter_issues(
 
 
 def check_outputs(ctx: CheckContext) -> Iterator[Issue]:
-    """Reported outputs exist; display units convert; metric outputs exist."""
+    """Reported outputs exist, once each; display units convert."""
     outputs = ctx.model.outputs
     requested = ctx.raw.get("outputs")
+    seen: set[str] = set()
     for index, item in enumerate(requested if isinstance(requested, list) else []):
         name = item if isinstance(item, str) else _mapping(item).get("name")
+        if not isinstance(name, str):
+            continue  # the schema reports it
         path: KeyPath = ("outputs", index) if isinstance(item, str) else ("outputs", index, "name")
-        if isinstance(name, str) and name not in outputs:
+        if name in seen:
+            yield ctx.issue(path, f"output '{name}' is listed twice")
+        seen.add(name)
+        if name not in outputs:
             yield ctx.issue(
                 path,
                 f"unknown output '{name}' of model '{ctx.model.id}' (outputs: "
@@ -261,27 +282,75 @@ def check_outputs(ctx: CheckContext) -> Iterator[Issue]:
                 did_you_mean(name, outputs),
             )
         elif isinstance(item, dict) and isinstance(item.get("unit"), str):
-            model_unit = outputs[name].unit
-            try:
-                if model_unit is None:
-                    raise UnitError(f"output '{name}' has no unit metadata to convert from")
-                convert(
-                    parse_quantity(f"1 {model_unit}"),
-                    item["unit"],
-                    molecular_weight=outputs[name].molecular_weight,
-                )
-            except UnitError as exc:
-                yield ctx.issue(("outputs", index, "unit"), str(exc))
+            message = _output_unit_problem(ctx, name, f"1 {outputs[name].unit}", item["unit"])
+            if message:
+                yield ctx.issue(("outputs", index, "unit"), message)
+
+
+def _reported_unit(ctx: CheckContext, name: str) -> str | None:
+    """The unit an output is reported in: the scenario's display unit, else the model's."""
+    requested = ctx.raw.get("outputs")
+    for item in requested if isinstance(requested, list) else []:
+        if (
+            isinstance(item, dict)
+            and item.get("name") == name
+            and isinstance(item.get("unit"), str)
+        ):
+            return item["unit"]
+    return ctx.model.outputs[name].unit
+
+
+def _output_unit_problem(ctx: CheckContext, name: str, value: Any, unit: str | None) -> str | None:
+    quantity = _quantity(value)
+    if quantity is None:
+        return None
+    try:
+        if unit is None:
+            if quantity.dimensionless:
+                return None
+            raise UnitError(f"output '{name}' has no unit metadata; give a plain number")
+        convert(quantity, unit, molecular_weight=ctx.model.outputs[name].molecular_weight)
+    except UnitError as exc:
+        return str(exc)
+    return None
+
+
+def check_metrics(ctx: CheckContext) -> Iterator[Issue]:
+    """Metrics are listed once; time_above names known outputs and a threshold in their unit."""
+    outputs = ctx.model.outputs
     metrics = ctx.raw.get("metrics")
+    seen: set[Any] = set()
+    requested = ctx.raw.get("outputs")
+    reported = (
+        [i if isinstance(i, str) else _mapping(i).get("name") for i in requested]
+        if isinstance(requested, list)
+        else list(outputs)
+    )
     for index, metric in enumerate(metrics if isinstance(metrics, list) else []):
-        names = _mapping(metric).get("outputs")
-        for j, name in enumerate(names if isinstance(names, list) else []):
-            if isinstance(name, str) and name not in outputs:
-                yield ctx.issue(
-                    ("metrics", index, "outputs", j),
-                    f"unknown output '{name}'",
-                    did_you_mean(name, outputs),
-                )
+        key = metric if isinstance(metric, str) else repr(sorted(_mapping(metric).items()))
+        if key in seen:
+            yield ctx.issue(("metrics", index), "this metric is listed twice")
+        seen.add(key)
+        if not isinstance(metric, dict):
+            continue
+        names = metric.get("outputs")
+        targets = names if isinstance(names, list) else reported
+        for j, name in enumerate(targets):
+            if not isinstance(name, str):
+                continue
+            if name not in outputs:
+                if isinstance(names, list):
+                    yield ctx.issue(
+                        ("metrics", index, "outputs", j),
+                        f"unknown output '{name}'",
+                        did_you_mean(name, outputs),
+                    )
+                continue
+            message = _output_unit_problem(
+                ctx, name, metric.get("threshold"), _reported_unit(ctx, name)
+            )
+            if message:
+                yield ctx.issue(("metrics", index, "threshold"), f"for output '{name}': {message}")
 
 
 def check_arm_references(ctx: CheckContext) -> Iterator[Issue]:
@@ -318,15 +387,24 @@ def check_arm_references(ctx: CheckContext) -> Iterator[Issue]:
 
 
 def check_times(ctx: CheckContext) -> Iterator[Issue]:
-    """Every dose (including repeats) and perturbation lies inside the simulated span."""
+    """Doses (with every repeat) and perturbations lie inside the span and in order; the output
+    grid is not absurdly fine."""
     span = _span(ctx)
     if span is None:
         return
     start, end = span
     unit = ctx.model.time_unit
-    slack = 1e-9 * max(1.0, abs(end))
+    slack = TIME_TOLERANCE * max(1.0, abs(end))
+    step = _model_time(ctx, _quantity(_mapping(ctx.raw.get("time")).get("step")))
+    if step and (end - start) / step > MAX_DOSES:
+        yield ctx.issue(
+            ("time", "step"),
+            f"the output grid would have {(end - start) / step:,.0f} points; at most "
+            f"{MAX_DOSES:,} are allowed (use a larger step)",
+        )
     for path, dose in _items(ctx, "doses"):
-        first = _model_time(ctx, _quantity(dose.get("time", "0 h")))
+        given = dose.get("time")
+        first = _model_time(ctx, _quantity(given)) if given is not None else start
         if first is None:
             continue
         if not start - slack <= first <= end + slack:
@@ -339,7 +417,9 @@ def check_times(ctx: CheckContext) -> Iterator[Issue]:
         every = _model_time(ctx, _quantity(dose.get("every")))
         count = dose.get("count")
         until = _model_time(ctx, _quantity(dose.get("until")))
-        if every and isinstance(count, int) and not isinstance(count, bool):
+        if not every or every <= 0:
+            continue
+        if isinstance(count, int) and not isinstance(count, bool):
             last = first + (count - 1) * every
             if last > end + slack:
                 yield ctx.issue(
@@ -347,20 +427,42 @@ def check_times(ctx: CheckContext) -> Iterator[Issue]:
                     f"the last of {count} doses falls at {last:g} {unit}, after the end of the "
                     f"span ({end:g} {unit}); lower 'count' or extend 'time.end'",
                 )
-        if until is not None and until > end + slack:
-            yield ctx.issue(
-                (*path, "until"),
-                f"'until' ({until:g} {unit}) is after the end of the span ({end:g} {unit})",
-            )
+        if until is not None:
+            repeats = repeat_count(first, every, None, until)
+            if until > end + slack:
+                yield ctx.issue(
+                    (*path, "until"),
+                    f"'until' ({until:g} {unit}) is after the end of the span ({end:g} {unit})",
+                )
+            elif repeats < 1:
+                yield ctx.issue(
+                    (*path, "until"),
+                    f"'until' ({until:g} {unit}) is before the dose time ({first:g} {unit}): "
+                    "the dose would never be given",
+                )
+            elif repeats > MAX_DOSES:
+                yield ctx.issue(
+                    (*path, "every"),
+                    f"this repeat expands to {repeats:,} doses; at most {MAX_DOSES:,} are allowed",
+                )
     for path, item in _items(ctx, "perturbations"):
+        times = {}
         for key in ("time", "until"):
             value = _model_time(ctx, _quantity(item.get(key)))
+            times[key] = value
             if value is not None and not start - slack <= value <= end + slack:
                 yield ctx.issue(
                     (*path, key),
                     f"{key} {value:g} {unit} is outside the simulated span "
                     f"[{start:g}, {end:g}] {unit}",
                 )
+        begin = times["time"] if times["time"] is not None else start
+        if times["until"] is not None and times["until"] <= begin:
+            yield ctx.issue(
+                (*path, "until"),
+                f"'until' ({times['until']:g} {unit}) is not after the start of the "
+                f"perturbation ({begin:g} {unit}): it would never act",
+            )
 
 
 CHECKS: tuple[Check, ...] = (
@@ -369,6 +471,7 @@ CHECKS: tuple[Check, ...] = (
     check_product,
     check_parameters,
     check_outputs,
+    check_metrics,
     check_arm_references,
     check_times,
 )

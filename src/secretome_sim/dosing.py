@@ -15,6 +15,7 @@ from typing import Literal
 
 import pint
 
+from .errors import SecretomeError
 from .models import InputInfo, ModelDefinition
 from .scenario import (
     PRODUCT,
@@ -86,8 +87,8 @@ class ArmPlan:
     depots: set[DepotSlot] = field(default_factory=set)
 
 
-class PlanError(ValueError):
-    """A dose that checks should have rejected; raised as a guard, never expected."""
+class PlanError(SecretomeError):
+    """A dose plan that cannot be built (checks reject these first; this guards the API)."""
 
 
 def resolved_arms(scenario: Scenario) -> dict[str, Arm]:
@@ -125,23 +126,32 @@ def model_time(quantity: pint.Quantity, model: ModelDefinition) -> float:
     return to_time(quantity, model.time_unit)
 
 
+MAX_DOSES = 1_000_000
+
+
+def repeat_count(first: float, every: float | None, count: int | None, until: float | None) -> int:
+    """How many times a dose repeats (``until`` is inclusive, robust to float drift)."""
+    if every is None:
+        return 1
+    if count is not None:
+        return count
+    assert until is not None
+    return math.floor((until - first) / every * (1 + TIME_TOLERANCE) + TIME_TOLERANCE) + 1
+
+
 def repeat_times(
-    dose: Bolus | Infusion | Depot | MediumChange, model: ModelDefinition
+    dose: Bolus | Infusion | Depot | MediumChange, model: ModelDefinition, start: float
 ) -> list[float]:
-    """All start times of a (possibly repeated) dose, in model time."""
-    first = model_time(dose.time, model)
-    if dose.every is None:
-        return [first]
-    every = model_time(dose.every, model)
-    if dose.count is not None:
-        count = dose.count
-    else:
-        assert dose.until is not None
-        until = model_time(dose.until, model)
-        count = math.floor((until - first) / every * (1 + TIME_TOLERANCE) + TIME_TOLERANCE) + 1
-    if count > 1_000_000:
-        raise PlanError(f"a repeated dose expands to {count} doses; at most 1,000,000 are allowed")
-    return [first + i * every for i in range(max(count, 0))]
+    """All start times of a (possibly repeated) dose, in model time; ``time`` defaults to start."""
+    first = model_time(dose.time, model) if dose.time is not None else start
+    every = model_time(dose.every, model) if dose.every is not None else None
+    until = model_time(dose.until, model) if dose.until is not None else None
+    count = repeat_count(first, every, dose.count, until)
+    if count < 1:
+        raise PlanError(f"'until' ({until:g}) is before the dose time ({first:g}): no dose at all")
+    if count > MAX_DOSES:
+        raise PlanError(f"a repeated dose expands to {count} doses; at most {MAX_DOSES:,} allowed")
+    return [first + i * (every or 0.0) for i in range(count)]
 
 
 def dose_quantities(
@@ -188,7 +198,7 @@ def to_input_units(
 
 def depot_slot(item: InputInfo, half_life: float) -> DepotSlot:
     rate = math.log(2) / half_life
-    tag = f"{half_life:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
+    tag = repr(float(half_life)).replace(".", "p").replace("-", "m").replace("+", "")
     name = f"_depot_{item.target}_hl{tag}"
     return DepotSlot(name, item.target, item.compartment or "", f"_krel{name}", rate)
 
@@ -215,6 +225,27 @@ def parameter_value(pid: str, value: pint.Quantity, model: ModelDefinition) -> f
     return convert(value, unit)
 
 
+def delivered_values(
+    dose: Bolus | Infusion | Depot | MediumChange,
+    scenario: Scenario,
+    model: ModelDefinition,
+) -> list[tuple[InputInfo, float, str]]:
+    """(input, value in model units, label) per input. Product factors feeding the same input
+    add up, so a product medium change sets the input to the sum, not to the last factor."""
+    per_input: dict[str, tuple[InputInfo, float, str]] = {}
+    per_time = isinstance(dose, Infusion)
+    for item, quantity, label in dose_quantities(dose, scenario, model):
+        value = to_input_units(quantity, item, model, per_time=per_time)
+        previous = per_input.get(item.name)
+        per_input[item.name] = (item, value + (previous[1] if previous else 0.0), label)
+        if isinstance(dose, Infusion | Depot) and item.kind != "species":
+            raise PlanError(
+                f"input '{item.name}' sets the parameter '{item.target}'; a {dose.type} needs a "
+                "species target (use a bolus or medium_change)"
+            )
+    return list(per_input.values())
+
+
 def _plan_dose(
     dose,
     scenario: Scenario,
@@ -222,24 +253,17 @@ def _plan_dose(
     plan: ArmPlan,
     intervals: list[tuple[str, float, float, float, str]],
 ) -> None:
-    starts = repeat_times(dose, model)
-    for item, quantity, label in dose_quantities(dose, scenario, model):
+    starts = repeat_times(dose, model, model_time(scenario.time.start, model))
+    for item, value, label in delivered_values(dose, scenario, model):
         if isinstance(dose, Infusion):
-            if item.kind != "species":
-                raise PlanError(f"input '{item.name}' is a parameter; infusions need a species")
-            rate = to_input_units(quantity, item, model, per_time=True)
             duration = model_time(dose.duration, model)
             infusion = InfusionSlot(f"_infusion_{item.target}", item.target, item.compartment or "")
             plan.infusions.add(infusion)
-            intervals += [(infusion.parameter, t, t + duration, rate, label) for t in starts]
-            continue
-        value = to_input_units(quantity, item, model)
-        if isinstance(dose, MediumChange):
+            intervals += [(infusion.parameter, t, t + duration, value, label) for t in starts]
+        elif isinstance(dose, MediumChange):
             action: Action = "set" if item.kind == "species" else "parameter"
             plan.events += [DoseEvent(t, action, item.target, value, label) for t in starts]
         elif isinstance(dose, Depot):
-            if item.kind != "species":
-                raise PlanError(f"input '{item.name}' is a parameter; depots need a species")
             slot = depot_slot(item, model_time(dose.half_life, model))
             plan.depots.add(slot)
             burst = value * dose.burst_fraction
@@ -254,15 +278,23 @@ def _plan_dose(
 def _infusion_rate_events(
     intervals: list[tuple[str, float, float, float, str]],
 ) -> list[DoseEvent]:
-    """Absolute infusion rates at every start and stop, so a stop returns exactly to zero."""
+    """Absolute infusion rates at every start and stop (one sweep over sorted change points);
+    when no infusion is active the rate is exactly zero, whatever the rounding of the sums."""
     events = []
     for parameter in sorted({i[0] for i in intervals}):
-        mine = [i for i in intervals if i[0] == parameter]
-        for time in sorted({t for i in mine for t in (i[1], i[2])}):
-            active = [i for i in mine if _le(i[1], time) and not _le(i[2], time)]
-            starting = [i[4] for i in mine if math.isclose(i[1], time)]
+        changes: dict[float, list[tuple[float, str]]] = {}
+        for _, begin, end, rate, label in (i for i in intervals if i[0] == parameter):
+            changes.setdefault(begin, []).append((rate, label))
+            changes.setdefault(end, []).append((-rate, "_infusion stop"))
+        total, active = 0.0, 0
+        for time in sorted(changes):
+            for rate, _ in changes[time]:
+                total += rate
+                active += 1 if rate > 0 else -1
+            total = total if active > 0 else 0.0
+            starting = [label for rate, label in changes[time] if rate > 0]
             label = starting[0] if starting else "_infusion stop"
-            events.append(DoseEvent(time, "rate", parameter, sum(i[3] for i in active), label))
+            events.append(DoseEvent(time, "rate", parameter, total, label))
     return events
 
 

@@ -8,6 +8,7 @@ from .checks import CheckContext, run_checks
 from .errors import Issue, ModelError, ScenarioError
 from .models import ModelDefinition, load_model
 from .scenario import Scenario
+from .units import UnitError, parse_unit
 from .validation import validate_document
 from .yaml_source import load_yaml_file, position_of
 
@@ -49,8 +50,10 @@ def _resolve_model(
     if isinstance(reference, dict):
         time_unit = reference.get("time_unit")
         reference = reference.get("file")
-    if not isinstance(reference, str) or (isinstance(time_unit, str | None) is False):
+    if not isinstance(reference, str) or not isinstance(time_unit, str | None):
         return None  # the schema reports the malformed 'model' entry
+    if time_unit is not None and not _is_time_unit(time_unit):
+        return None  # the schema reports the bad time unit
     search = [Path(models_dir)] if models_dir else []
     search.append(path.parent.parent / "models")
     key = ("model", "file") if isinstance(data.get("model"), dict) else ("model",)
@@ -68,3 +71,10 @@ def _resolve_model(
             + "\n".join(f"  {p}" for p in problems)
         )
     return model
+
+
+def _is_time_unit(text: str) -> bool:
+    try:
+        return parse_unit(text).check("[time]")
+    except UnitError:
+        return False

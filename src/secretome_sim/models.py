@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -140,7 +140,6 @@ class ModelDefinition:
     time_unit: str
     meta: ModelMeta | None = None
     meta_path: Path | None = None
-    _issues: list[str] = field(default_factory=list)
 
     @cached_property
     def sha256(self) -> str:
@@ -239,9 +238,14 @@ class ModelDefinition:
 
     def check(self) -> list[str]:
         """Disagreements between the metadata and the equations (empty if they agree)."""
-        if self.meta is None:
-            return []
         problems = []
+        try:
+            if not parse_unit(self.time_unit).check("[time]"):
+                problems.append(f"time_unit: '{self.time_unit}' is not a unit of time")
+        except UnitError as exc:
+            problems.append(f"time_unit: {exc}")
+        if self.meta is None:
+            return problems
         model_params = set(self.parameter_ids)
         values = dict(
             zip(
@@ -286,10 +290,6 @@ class ModelDefinition:
         for name, item in self.meta.outputs.items():
             if item.id is not None and item.id not in all_ids:
                 problems.append(f"output '{name}' refers to unknown id '{item.id}'")
-        try:
-            parse_unit(self.time_unit)
-        except UnitError as exc:
-            problems.append(f"time_unit: {exc}")
         return problems
 
 
@@ -376,7 +376,13 @@ def load_model(
             return _from_metadata(candidate)
         sidecar = candidate.with_suffix(".yaml")
         if sidecar.exists():
-            return _from_metadata(sidecar)
+            definition = _from_metadata(sidecar)
+            if time_unit is not None and parse_unit(time_unit) != parse_unit(definition.time_unit):
+                raise ModelError(
+                    f"{candidate}: time_unit '{time_unit}' contradicts the model's metadata "
+                    f"({sidecar.name} says '{definition.time_unit}'); drop time_unit"
+                )
+            return definition
         if time_unit is None:
             raise ModelError(
                 f"{candidate}: a model file without metadata needs its time unit; write "

@@ -187,6 +187,9 @@ def check_run_folder(directory: str | Path) -> Path:
         raise RunFolderError(
             f"run folder {final} already exists and is not empty; choose a new --out folder"
         )
+    blocking = next((p for p in final.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RunFolderError(f"cannot create run folder {final}: {blocking} is a file")
     return final
 
 

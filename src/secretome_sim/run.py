@@ -21,7 +21,7 @@ from .loader import load_scenario
 from .models import ModelDefinition, OutputInfo, engine_versions
 from .results import DISCLAIMER, DOSE_COLUMNS, OutputColumn, RunResult, build_tables
 from .scenario import OutputSpec, Scenario, TimeAbove
-from .simulate import ArmTrajectory, compile_model, simulate_arm
+from .simulate import ArmTrajectory, compile_model, event_tolerance, simulate_arm
 from .units import convert, parse_quantity
 
 
@@ -79,6 +79,7 @@ def run_scenario(
         trajectories,
         plans,
         display_times,
+        model_times,
         columns,
         display_unit,
         to_display,
@@ -156,6 +157,7 @@ def _assemble(
     trajectories,
     plans,
     display_times,
+    model_times,
     columns,
     display_unit,
     to_display,
@@ -174,6 +176,8 @@ def _assemble(
         display_unit,
         _thresholds(scenario, columns, model),
     )
+    start, end = model_times[0], model_times[-1]
+    slack = event_tolerance(start, end)
     dose_rows = [
         {
             "arm": plan.name,
@@ -188,6 +192,7 @@ def _assemble(
         for plan in plans
         if plan.name in trajectories
         for event in plan.events
+        if start - slack <= event.time <= end + slack  # e.g. an infusion stop after the end
     ]
     doses = pd.DataFrame(dose_rows, columns=DOSE_COLUMNS)
     manifest = _manifest(

@@ -50,6 +50,8 @@ def _time(sign: str) -> Any:
 
     def parse(value: Any) -> pint.Quantity:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if value == 0:
+                return parse_quantity("0 h")  # a bare zero is zero in any unit
             raise ValueError(
                 f"expected a time with a unit such as '24 h' or '2 day', got {value!r}"
             )
@@ -100,11 +102,21 @@ class TimeSpan(Strict):
         return self
 
 
+def _time_unit(value: Any) -> str:
+    try:
+        quantity = parse_quantity(f"1 {value}") if isinstance(value, str) else None
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+    if quantity is None or not quantity.check("[time]"):
+        raise ValueError(f"expected a time unit such as 'hour' or 'minute', got {value!r}")
+    return value
+
+
 class ModelFile(Strict):
     """A model given by path, with the facts a bare Antimony/SBML file lacks."""
 
     file: str
-    time_unit: str
+    time_unit: Annotated[str, BeforeValidator(_time_unit)]
 
 
 # --------------------------------------------------------------------------- product
@@ -140,7 +152,7 @@ class _Timing(Strict):
 
     target: str
     variant: str | None = None  # only with target: product
-    time: Time = Field(default_factory=lambda: parse_quantity("0 h"))
+    time: Time | None = None  # default: the start of the simulation
     every: PositiveTime | None = None
     count: Annotated[int, Field(ge=1, le=100_000)] | None = None
     until: Time | None = None

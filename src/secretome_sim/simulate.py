@@ -55,13 +55,21 @@ class CompiledModel:
     base_values: np.ndarray
     time_unit: str
     _steady_states: dict[tuple, tuple[np.ndarray, SteadyState]] = field(default_factory=dict)
+    _settable_position: dict[str, int] | None = None
 
     def parameter_vector(self, overrides: dict[str, float]) -> np.ndarray:
+        """Every settable parameter's value for an arm: defaults, then the arm's overrides."""
         values = self.base_values.copy()
-        position = {int(i): k for k, i in enumerate(self.settable)}
         for name, value in overrides.items():
-            values[position[self.parameter_index[name]]] = value
+            values[self.settable_position[name]] = value
         return values
+
+    @property
+    def settable_position(self) -> dict[str, int]:
+        if self._settable_position is None:
+            ids = list(self.parameter_index)
+            self._settable_position = {ids[int(i)]: k for k, i in enumerate(self.settable)}
+        return self._settable_position
 
 
 def compile_model(
@@ -151,9 +159,9 @@ def simulate_arm(
         steady = _preequilibrate(compiled, plan, preequilibration)
     values = np.full((len(grid), len(compiled.outputs)), np.nan)
     start, end = float(grid[0]), float(grid[-1])
-    groups = _event_groups(plan.events, start, end)
+    tolerance = event_tolerance(start, end)
+    groups = _event_groups(plan.events, start, end, tolerance)
     breakpoints = sorted({start, end, *groups})
-    tolerance = TIME_TOLERANCE * max(1.0, abs(end))
     for index, time in enumerate(breakpoints):
         for event in groups.get(time, []):
             _apply(compiled, event)
@@ -185,24 +193,30 @@ def simulate_arm(
 
 
 def _event_groups(
-    events: list[DoseEvent], start: float, end: float
+    events: list[DoseEvent], start: float, end: float, tolerance: float
 ) -> dict[float, list[DoseEvent]]:
-    """Events inside [start, end] grouped by time (times within tolerance merge)."""
-    tolerance = TIME_TOLERANCE * max(1.0, abs(end))
+    """Events inside [start, end] grouped by time; times within ``tolerance`` are one time.
+
+    Events are sorted, so each joins the group of the previous one or starts a new group.
+    """
     groups: dict[float, list[DoseEvent]] = {}
-    anchors: list[float] = []
-    for event in sorted(events, key=lambda e: (e.time, e.order)):
+    anchor = None
+    for event in sorted(events, key=lambda e: e.time):
         if event.time < start - tolerance or event.time > end + tolerance:
             continue
         time = min(max(event.time, start), end)
-        anchor = next((a for a in anchors if abs(a - time) <= tolerance), None)
-        if anchor is None:
-            anchors.append(time)
+        if anchor is None or time - anchor > tolerance:
             anchor = time
         groups.setdefault(anchor, []).append(event)
-    for anchor in groups:
-        groups[anchor].sort(key=lambda e: e.order)
+    for group in groups.values():
+        group.sort(key=lambda e: e.order)
     return groups
+
+
+def event_tolerance(start: float, end: float) -> float:
+    """Times closer than this are the same time: relative to the span, so that it stays far
+    below the spacing of any allowed output grid (at most 1e6 points)."""
+    return TIME_TOLERANCE * (end - start)
 
 
 def _apply(compiled: CompiledModel, event: DoseEvent) -> None:

@@ -1,0 +1,196 @@
+"""Edge cases found in review: each is either computed correctly or a located input error
+(exit 2), never a traceback and never a silent no-op."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import ONE_COMPARTMENT
+
+from secretome_sim import ModelError, ScenarioError, cli, load_scenario, run_scenario
+
+K = 0.1  # 1/h, k_el of tests/models/one_compartment
+
+
+def test_dose_time_defaults_to_the_start_of_the_span(pk_scenario):
+    """With time.start 2 h, a dose without 'time' is given at 2 h (not at 0 h)."""
+    path = pk_scenario(
+        "a: {doses: [{type: bolus, target: drug, amount: 10 nM}]}",
+        time="{start: 2 h, end: 10 h, step: 1 h}",
+    )
+    result = run_scenario(path)
+    table = result.wide("a")
+    assert table.index[0] == 2.0 and table["conc"].iloc[0] == pytest.approx(10.0)
+    assert table["conc"].iloc[-1] == pytest.approx(10 * math.exp(-K * 8), rel=1e-6)
+
+
+def test_bare_zero_times_are_accepted(pk_scenario):
+    """'start: 0' and 'time: 0' need no unit (zero is zero in any unit)."""
+    path = pk_scenario(
+        "a: {doses: [{type: bolus, target: drug, amount: 1 nM, time: 0}]}",
+        time="{start: 0, end: 2 h}",
+    )
+    assert run_scenario(path).wide("a")["conc"].iloc[0] == pytest.approx(1.0)
+
+
+def test_product_medium_change_sums_factors_feeding_one_input(write_scenario):
+    """Two factors feeding one input: a medium change sets their sum, like a bolus adds it."""
+    path = write_scenario(
+        f"""
+        model: {ONE_COMPARTMENT}
+        time: {{end: 2 h, step: 1 h}}
+        outputs: [conc]
+        product:
+          name: CM
+          factors:
+            a: {{concentration: 10 nM, input: drug}}
+            b: {{concentration: 5 nM, input: drug}}
+        arms:
+          added: {{doses: [{{type: bolus, target: product, amount: 1}}]}}
+          set: {{doses: [{{type: medium_change, target: product, value: 1}}]}}
+        """
+    )
+    result = run_scenario(path)
+    assert result.wide("added")["conc"].iloc[0] == pytest.approx(15.0)
+    assert result.wide("set")["conc"].iloc[0] == pytest.approx(15.0)
+
+
+def test_depots_with_nearly_equal_half_lives_are_distinct(pk_scenario):
+    """Depot helpers are named from the exact half-life: no collision at 7 significant figures."""
+    path = pk_scenario(
+        "a: {doses: [{type: depot, target: drug, amount: 1 nM, half_life: 1.0000001 h},"
+        " {type: depot, target: drug, amount: 1 nM, half_life: 1.0000002 h}]}"
+    )
+    t = run_scenario(path).wide("a")
+    ka = math.log(2)
+    expected = 2 * ka / (ka - K) * (np.exp(-K * t.index) - np.exp(-ka * t.index))
+    np.testing.assert_allclose(t["conc"], expected, rtol=1e-5, atol=1e-8)
+
+
+def test_very_fine_grid_on_a_short_span(pk_scenario):
+    """A 1 ms span on 10,000 points runs (event tolerance is relative to the span)."""
+    path = pk_scenario(
+        "a: {doses: [{type: bolus, target: drug, amount: 10 nM}]}",
+        time="{end: 1 ms, points: 10000}",
+    )
+    values = run_scenario(path).wide("a")["conc"].to_numpy()
+    assert values.shape == (10000,) and values[-1] == pytest.approx(10 * math.exp(-K / 3.6e6))
+
+
+def test_events_after_the_end_are_not_listed(pk_scenario):
+    """dose_events.csv lists what was applied: an infusion stop after the end is not."""
+    path = pk_scenario(
+        "a: {doses: [{type: infusion, target: drug, rate: 1 nM/h, time: 20 h, duration: 10 h}]}"
+    )
+    doses = run_scenario(path).doses
+    assert list(doses["model_time"]) == [20.0]
+
+
+ARM = "arms:\n  a:\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "path_text", "message"),
+    [
+        (
+            "outputs: [{unit: nM}]\n" + ARM + "    doses: []\n",
+            "outputs[0].name",
+            "required key is missing",
+        ),
+        (ARM + "    doses: [{type: [bolus], target: drug, amount: 1 nM}]\n", "doses[0]", "type"),
+        (
+            ARM + "    doses: [{type: bolus, target: [drug], amount: 1 nM}]\n",
+            "doses[0].target",
+            "valid string",
+        ),
+        (
+            ARM + "    doses: [{type: bolus, target: drug, amount: 1 nM, every: 1e-7 h,"
+            " until: 10 h}]\n",
+            "doses[0].every",
+            "expands to 100,000,001 doses",
+        ),
+        (
+            ARM + "    doses: [{type: bolus, target: drug, amount: 1 nM, time: 5 h, every: 1 h,"
+            " until: 2 h}]\n",
+            "doses[0].until",
+            "the dose would never be given",
+        ),
+        (
+            ARM + "    perturbations: [{type: block, parameter: k_el, fraction: 1, time: 5 h,"
+            " until: 2 h}]\n",
+            "perturbations[0].until",
+            "it would never act",
+        ),
+        ("metrics: [final, final]\n" + ARM + "    doses: []\n", "metrics[1]", "listed twice"),
+        ("outputs: [conc, conc]\n" + ARM + "    doses: []\n", "outputs[1]", "listed twice"),
+        (
+            "outputs: [conc, level]\nmetrics: [{type: time_above, threshold: 1 nM}]\n"
+            + ARM
+            + "    doses: []\n",
+            "metrics[0].threshold",
+            "for output 'level'",
+        ),
+        (
+            "product: {name: P, factors: {level: {concentration: 1}}}\n"
+            + ARM
+            + "    doses: [{type: depot, target: product, amount: 1, half_life: 1 h}]\n",
+            "doses[0].type",
+            "product factor 'level' feeds input 'level'",
+        ),
+        (
+            "time: {end: 10 h, step: 1e-6 s}\n" + ARM + "    doses: []\n",
+            "time.step",
+            "output grid would have",
+        ),
+    ],
+)
+def test_bad_inputs_are_located_errors(write_scenario, body, path_text, message):
+    """Each of these once raised a bare traceback or passed silently."""
+    head = f"model: {ONE_COMPARTMENT}\n"
+    text = head + ("" if body.startswith("time:") else "time: {end: 10 h}\n") + body
+    path = write_scenario(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    rendered = str(info.value)
+    assert path_text in rendered and message in rendered, rendered
+    assert info.value.exit_code == 2
+
+
+def test_model_file_time_unit_must_be_a_time(write_scenario, tmp_path):
+    """A bad time_unit for a model file is located at model.time_unit."""
+    model = tmp_path / "m.ant"
+    model.write_text("model m(); species X = 0; X -> ; k*X; k = 1; end")
+    path = write_scenario(
+        f"model: {{file: {model}, time_unit: fortnightz}}\ntime: {{end: 1 h}}\narms: {{a: {{}}}}\n"
+    )
+    with pytest.raises(ScenarioError, match=r"model\.time_unit: .*fortnightz"):
+        load_scenario(path)
+
+
+def test_time_unit_contradicting_metadata_is_refused(write_scenario):
+    """A time_unit that disagrees with the model's own metadata is an error, not ignored."""
+    model_file = ONE_COMPARTMENT.with_suffix(".ant")
+    path = write_scenario(
+        f"model: {{file: {model_file}, time_unit: minute}}\ntime: {{end: 1 h}}\narms: {{a: {{}}}}\n"
+    )
+    with pytest.raises(ScenarioError, match=r"contradicts the model's metadata"):
+        load_scenario(path)
+
+
+def test_out_below_a_file_is_refused_before_running(write_scenario, tmp_path, capsys):
+    """--out under an existing file: exit 2 with a message, nothing simulated or written."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    path = write_scenario(f"model: {ONE_COMPARTMENT}\ntime: {{end: 1 h}}\narms: {{a: {{}}}}\n")
+    assert cli.main(["run", str(path), "--out", str(blocker / "run")]) == 2
+    assert f"{blocker} is a file" in capsys.readouterr().err
+
+
+def test_model_error_is_not_a_traceback(write_scenario, capsys):
+    """ModelError reaches the CLI as a message with exit code 2."""
+    assert issubclass(ModelError, Exception) and ModelError.exit_code == 2
+    path = write_scenario("model: no_such_model\ntime: {end: 1 h}\narms: {a: {}}\n")
+    assert cli.main(["validate", str(path)]) == 2
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err
