@@ -7,6 +7,7 @@ import math
 import platform
 import sys
 import time as clock
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .dosing import plan_arm, resolved_arms
+from .dosing import ArmPlan, plan_arm, resolved_arms
 from .errors import SimulationError
 from .loader import load_scenario
 from .models import ModelDefinition, OutputInfo, engine_versions
@@ -72,22 +73,9 @@ def run_scenario(
                 break
             warnings.append(message)
         trajectories[plan.name] = trajectory
-    to_display = convert(parse_quantity(f"1 {model.time_unit}"), display_unit)
+    layout = _RunLayout(scenario, model, plans, columns, display_times, model_times, display_unit)
     result = _assemble(
-        scenario,
-        model,
-        trajectories,
-        plans,
-        display_times,
-        model_times,
-        columns,
-        display_unit,
-        to_display,
-        warnings,
-        started,
-        clock.perf_counter() - tick,
-        command,
-        failure,
+        layout, trajectories, warnings, started, clock.perf_counter() - tick, command, failure
     )
     if failure is not None:
         failure.partial = result
@@ -151,27 +139,36 @@ def _thresholds(scenario: Scenario, columns: list[OutputColumn], model: ModelDef
     return values
 
 
+@dataclass(frozen=True)
+class _RunLayout:
+    """What a run's tables are built from, fixed before any arm runs."""
+
+    scenario: Scenario
+    model: ModelDefinition
+    plans: list[ArmPlan]
+    columns: list[OutputColumn]
+    display_times: np.ndarray
+    model_times: np.ndarray
+    display_unit: str
+
+
 def _assemble(
-    scenario,
-    model,
-    trajectories,
-    plans,
-    display_times,
-    model_times,
-    columns,
-    display_unit,
-    to_display,
-    warnings,
-    started,
-    elapsed,
-    command,
-    failure,
+    layout: _RunLayout,
+    trajectories: dict[str, ArmTrajectory],
+    warnings: list[str],
+    started: datetime,
+    elapsed: float,
+    command: str | None,
+    failure: SimulationError | None,
 ) -> RunResult:
+    scenario, model, columns = layout.scenario, layout.model, layout.columns
+    display_unit, model_times = layout.display_unit, layout.model_times
+    to_display = convert(parse_quantity(f"1 {model.time_unit}"), display_unit)
     arm_values = {name: t.values for name, t in trajectories.items()}
     trajectory_table, metric_table = build_tables(
         scenario,
         arm_values,
-        display_times,
+        layout.display_times,
         columns,
         display_unit,
         _thresholds(scenario, columns, model),
@@ -189,7 +186,7 @@ def _assemble(
             "label": event.label.lstrip("_"),
             "is_dose": event.is_dose,
         }
-        for plan in plans
+        for plan in layout.plans
         if plan.name in trajectories
         for event in plan.events
         if start - slack <= event.time <= end + slack  # e.g. an infusion stop after the end
