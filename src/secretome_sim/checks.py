@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .dosing import MAX_DOSES, TIME_TOLERANCE, PlanError, repeat_count, to_input_units
+from .dosing import (
+    MAX_DOSES,
+    TIME_TOLERANCE,
+    PlanError,
+    parameter_value,
+    repeat_count,
+    to_input_units,
+)
 from .errors import Issue, KeyPath, did_you_mean
 from .models import ModelDefinition
 from .scenario import PRODUCT
@@ -250,14 +257,9 @@ def _parameter_issues(
         return
     if value is None:
         return
-    unit = ctx.model.parameter_unit(pid)
     try:
-        if unit is None:
-            if not value.dimensionless:
-                raise UnitError(f"parameter '{pid}' has no unit metadata; give a plain number")
-        else:
-            convert(value, unit)
-    except UnitError as exc:
+        parameter_value(pid, value, ctx.model)  # the conversion the run will do
+    except (UnitError, PlanError) as exc:
         yield ctx.issue(value_path or path, str(exc))
 
 
