@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load_scenario": "loader",
+    "with_parameters": "loader",
     "run_scenario": "run",
     "RunResult": "results",
     "Scenario": "scenario",

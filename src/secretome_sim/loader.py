@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checks import CheckContext, run_checks
-from .errors import Issue, ModelError, ScenarioError
+from .errors import Issue, ModelError, ScenarioError, did_you_mean
 from .models import ModelDefinition, load_model
 from .scenario import Scenario
 from .units import UnitError, parse_unit
@@ -78,3 +78,42 @@ def _is_time_unit(text: str) -> bool:
         return parse_unit(text).check("[time]")
     except UnitError:
         return False
+
+
+def with_parameters(scenario: Scenario, values: dict[str, float | str]) -> Scenario:
+    """A copy of ``scenario`` with model parameters overridden in every arm.
+
+    A number is in the parameter's own unit (from the model metadata); a string such as
+    ``"2 1/hour"`` is converted. These win over the file's own arm-level values. Raises
+    ScenarioError for unknown parameters or incompatible units, like a file would.
+    """
+    from .dosing import PlanError, parameter_value
+    from .units import parse_quantity
+
+    model: ModelDefinition = scenario.model_definition
+    origin = str(scenario.source or "<with_parameters>")
+    issues, quantities = [], {}
+    for name, value in values.items():
+        path = ("parameters", name)
+        if name not in model.parameters:
+            hint = did_you_mean(name, model.parameters)
+            message = f"'{name}' is not a settable parameter of model '{model.id}'"
+            issues.append(Issue(origin, None, None, path, message, hint))
+            continue
+        text = value if isinstance(value, str) else f"{value!r} {model.parameter_unit(name) or ''}"
+        try:
+            quantity = parse_quantity(text.strip())
+            parameter_value(name, quantity, model)
+        except (UnitError, PlanError) as exc:
+            issues.append(Issue(origin, None, None, path, str(exc)))
+            continue
+        quantities[name] = quantity
+    if issues:
+        raise ScenarioError(issues)
+    arms = {
+        name: arm.model_copy(update={"parameters": {**arm.parameters, **quantities}})
+        for name, arm in scenario.arms.items()
+    }
+    copy = scenario.model_copy(update={"arms": arms})
+    copy._source, copy._text, copy._model = scenario._source, scenario._text, model
+    return copy

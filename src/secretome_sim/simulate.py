@@ -21,6 +21,9 @@ from .models import ModelDefinition, OutputInfo, load_roadrunner
 from .scenario import Preequilibration, Solver
 from .units import to_time
 
+# States smaller than this fraction of the absolute tolerance are numerical dust (_flush_dust).
+DUST_FRACTION = 1e-3
+
 
 @dataclass
 class SteadyState:
@@ -54,6 +57,7 @@ class CompiledModel:
     settable: np.ndarray  # indices of parameters we reset before every arm
     base_values: np.ndarray
     time_unit: str
+    dust: float = 0.0  # states below this magnitude are set to zero at segment starts
     _steady_states: dict[tuple, tuple[np.ndarray, SteadyState]] = field(default_factory=dict)
     _settable_position: dict[str, int] | None = None
 
@@ -125,6 +129,7 @@ def compile_model(
         settable=settable,
         base_values=all_values[settable].copy(),
         time_unit=model.time_unit,
+        dust=solver.atol * DUST_FRACTION,
     )
 
 
@@ -172,6 +177,7 @@ def simulate_arm(
         following = breakpoints[index + 1]
         inside = np.flatnonzero((grid >= time - tolerance) & (grid < following - tolerance))
         interior = [grid[i] for i in inside if grid[i] > time + tolerance]
+        _flush_dust(rr.model, compiled.dust)
         try:
             result = np.asarray(rr.simulate(times=[time, *interior, following]))
         except RuntimeError as exc:  # CVODE failures (too many steps, convergence) surface here
@@ -286,6 +292,19 @@ def _preequilibrate(
     state = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
     compiled._steady_states[key] = (state, report)
     return report
+
+
+def _flush_dust(model: Any, threshold: float) -> None:
+    """Set states far below the absolute tolerance to exactly zero before a segment starts.
+
+    Long decays leave values such as 1e-40 or -1e-305 that the integrator cannot resolve
+    anyway; restarted on them, CVODE's first-step heuristics pick steps below machine
+    precision ("t + h = t" warnings) or fail with CV_TOO_MUCH_ACC.
+    """
+    state = np.asarray(model.getFloatingSpeciesConcentrations(), dtype=float)
+    dust = (state != 0.0) & (np.abs(state) < threshold)
+    if dust.any():
+        model.setFloatingSpeciesConcentrations(np.where(dust, 0.0, state))
 
 
 def _max_relative_rate(rr: Any) -> float:
