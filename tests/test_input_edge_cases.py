@@ -194,3 +194,25 @@ def test_model_error_is_not_a_traceback(write_scenario, capsys):
     path = write_scenario("model: no_such_model\ntime: {end: 1 h}\narms: {a: {}}\n")
     assert cli.main(["validate", str(path)]) == 2
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+def test_parameter_sized_compartment_follows_arm_override(tmp_path, write_scenario):
+    """A compartment sized by a parameter (c = vol) takes the arm's value of vol, so a bolus
+    in amount units lands at amount / vol (regression: plain reset() kept the old size)."""
+    model = tmp_path / "vol.ant"
+    model.write_text(
+        "model vol_model()\n  compartment c = vol;\n  vol = 2;\n  species S in c = 0;\n"
+        "  size := c;\nend\n"
+    )
+    path = write_scenario(
+        f"model: {{file: {model}, time_unit: hour}}\n"
+        "time: {end: 1 h, points: 3}\n"
+        "arms:\n  default: {doses: [{type: bolus, target: S, amount: 1, time: 0 h}]}\n"
+        "  big: {extends: default, parameters: {vol: 8}}\n"
+        "outputs: [S, size]\n"
+    )
+    result = run_scenario(path)
+    assert result.metric("default", "size", "final") == pytest.approx(2.0)
+    assert result.metric("big", "size", "final") == pytest.approx(8.0)
+    # the bolus sets concentration units (no metadata): 1 per volume unit either way
+    assert result.metric("big", "S", "final") == pytest.approx(1.0)

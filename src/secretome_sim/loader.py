@@ -114,6 +114,4 @@ def with_parameters(scenario: Scenario, values: dict[str, float | str]) -> Scena
         name: arm.model_copy(update={"parameters": {**arm.parameters, **quantities}})
         for name, arm in scenario.arms.items()
     }
-    copy = scenario.model_copy(update={"arms": arms})
-    copy._source, copy._text, copy._model = scenario._source, scenario._text, model
-    return copy
+    return scenario.model_copy(update={"arms": arms})  # keeps the resolved model and source

@@ -158,7 +158,7 @@ def simulate_arm(
     """
     rr = compiled.rr
     rr.model.setGlobalParameterValues(compiled.settable, compiled.parameter_vector(plan.parameters))
-    rr.reset()  # re-evaluates initial assignments with the arm's parameters
+    rr.reset(_reset_flags())  # initial assignments of species and compartments, arm's parameters
     steady = None
     if preequilibration is not None:
         steady = _preequilibrate(compiled, plan, preequilibration)
@@ -196,6 +196,15 @@ def simulate_arm(
             rows = result[: len(inside)] if first_is_here else result[1 : len(inside) + 1]
             values[inside] = rows[:, 1:]
     return ArmTrajectory(plan.name, values, True, None, steady)
+
+
+def _reset_flags() -> int:
+    """What reset() restores: time, rates, species and compartments. Plain reset() keeps
+    compartment sizes, so a compartment set from a parameter (``c = volume``) would ignore the
+    arm's value of that parameter. Global parameters are set by us, not reset."""
+    from roadrunner import SelectionRecord as Select
+
+    return int(Select.TIME | Select.RATE | Select.FLOATING | Select.COMPARTMENT)
 
 
 def _event_groups(
