@@ -1,0 +1,255 @@
+"""The cardiomyocyte model tells the story of Lazzarini et al. 2016 (Sci Rep 6:29994,
+doi:10.1038/srep29994; seed 004 section 4.1) and keeps the dynamics of its NF-kB source model
+(Lipniacki et al. 2004, doi:10.1016/j.jtbi.2004.01.001). Each test names its source."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.signal import find_peaks
+
+from secretome_sim import load_scenario, run_scenario, with_parameters
+from secretome_sim.models import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "scenarios" / "cardio_doxorubicin_cm.yaml"
+DOSE = ROOT / "scenarios" / "cardio_doxorubicin_dose.yaml"
+PROTECTION = ["dox_intracellular", "dna_damage", "apoptotic_fraction", "senescent_fraction"]
+PATHWAY = ["akt_active", "nfkb_nuclear", "il6", "cxcl1", "abcb1b"]
+
+
+@pytest.fixture(scope="module")
+def flagship():
+    scenario = load_scenario(FLAGSHIP)
+    # every model output, not only the ones the flagship reports
+    return run_scenario(scenario.model_copy(update={"outputs": None}))
+
+
+@pytest.fixture(scope="module")
+def dose():
+    return run_scenario(DOSE)
+
+
+def _value(result, arm, output, metric):
+    return result.metric(arm, output, metric)
+
+
+@pytest.mark.parametrize("output", PATHWAY)
+def test_cm_alone_activates_the_pathway(flagship, output):
+    """Lazzarini 2016: CM strongly activates PI3K/Akt, drives NF-kB into the nucleus and raises
+    Il6, Cxcl1 and Abcb1b. At 72 h and over the run, by at least half again over control."""
+    for metric in ("final", "auc"):
+        treated = _value(flagship, "cm", output, metric)
+        assert treated > 1.5 * _value(flagship, "control", output, metric), metric
+
+
+@pytest.mark.parametrize("output", PROTECTION)
+def test_cm_protects_against_doxorubicin(flagship, output):
+    """Lazzarini 2016: with CM, cells extrude more Dox and show less DNA damage, senescence and
+    apoptosis. Checked at 72 h after the pulse and as the AUC."""
+    for metric in ("final", "auc"):
+        protected = _value(flagship, "dox_cm", output, metric)
+        assert protected < _value(flagship, "dox", output, metric), metric
+
+
+@pytest.mark.parametrize("output", PROTECTION)
+def test_pi3k_inhibitor_abolishes_protection(flagship, output):
+    """Lazzarini 2016: a PI3K inhibitor given before CM abolishes the protection: Dox + CM +
+    LY294002 stays within 20 % of the CM effect of the Dox-alone value."""
+    for metric in ("final", "auc"):
+        dox = _value(flagship, "dox", output, metric)
+        effect = _value(flagship, "dox_cm", output, metric) - dox
+        residual = _value(flagship, "dox_cm_pi3k_inhibitor", output, metric) - dox
+        assert abs(residual) <= 0.2 * abs(effect), metric
+
+
+@pytest.mark.parametrize("output", ["nfkb_nuclear", "il6", "cxcl1", "abcb1b"])
+def test_pi3k_inhibitor_prevents_nfkb_response(flagship, output):
+    """Lazzarini 2016: the inhibitor abolishes NF-kB nuclear accumulation and the Il6, Cxcl1
+    and Abcb1b changes (here: less than 20 % of the CM rise over control remains)."""
+    control = _value(flagship, "control", output, "auc")
+    cm_rise = _value(flagship, "dox_cm", output, "auc") - control
+    blocked_rise = _value(flagship, "dox_cm_pi3k_inhibitor", output, "auc") - control
+    assert blocked_rise < 0.2 * cm_rise
+
+
+def test_doxorubicin_dose_splits_cell_fate(dose):
+    """Spallarossa 2009 (doi:10.1152/ajpheart.00068.2009): a low Dox pulse drives senescence, a
+    high pulse early apoptosis. Maejima 2008: 0.1 uM gives no apoptosis (here under 5 %)."""
+    low_apoptotic = _value(dose, "low_dox", "apoptotic_fraction", "final")
+    low_senescent = _value(dose, "low_dox", "senescent_fraction", "final")
+    high_apoptotic = _value(dose, "high_dox", "apoptotic_fraction", "final")
+    high_senescent = _value(dose, "high_dox", "senescent_fraction", "final")
+    assert low_senescent > low_apoptotic
+    assert low_apoptotic < 0.05
+    assert high_apoptotic > high_senescent
+    # "early": apoptosis at the high dose is mostly done within a day of the pulse
+    trajectory = dose.wide("high_dox")
+    by_24h = trajectory.loc[trajectory.index <= 24, "apoptotic_fraction"].iloc[-1]
+    assert by_24h > 0.5 * high_apoptotic
+
+
+@pytest.mark.parametrize("output", PROTECTION)
+def test_hypoxic_cm_protects_more_than_normoxic(flagship, output):
+    """Lazzarini 2016 used hypoxia-preconditioned CM; hypoxia raises protective factors (seed
+    004 sections 3.2, 4.1). The hypoxic product (potency x2, assumed) protects more."""
+    for metric in ("final", "auc"):
+        hypoxic = _value(flagship, "dox_cm", output, metric)
+        assert hypoxic < _value(flagship, "dox_normoxic_cm", output, metric), metric
+
+
+def test_total_nfkb_is_conserved_and_nothing_is_negative(flagship):
+    """Issue 3 invariants: total NF-kB (0.06 uM, Lipniacki 2004) is conserved in every arm and
+    no output goes negative beyond solver noise."""
+    table = flagship.trajectories
+    total = table.loc[table["output"] == "nfkb_total", "value"].to_numpy()
+    np.testing.assert_allclose(total, 0.06, rtol=1e-6)
+    assert table["value"].min() >= -1e-12
+    fractions = flagship.wide("dox")
+    cells = fractions[["viable_fraction", "senescent_fraction", "apoptotic_fraction"]].sum(axis=1)
+    np.testing.assert_allclose(cells.to_numpy(), 1.0, rtol=1e-9)
+
+
+def test_control_arm_stays_at_rest(flagship):
+    """The model starts at its own steady state: the untreated arm is flat."""
+    control = flagship.wide("control").to_numpy()
+    first = np.broadcast_to(control[0], control.shape)
+    np.testing.assert_allclose(control, first, rtol=1e-7, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- NF-kB source model
+LIPNIACKI_PER_SECOND = dict(
+    a1=0.5, a2=0.2, t1=0.1, a3=1.0, t2=0.1, c1a=5e-7, c3a=4e-4, c4a=0.5, c5a=1e-4, c6a=2e-5,
+    c1=5e-7, c3=4e-4, c4=0.5, c5=3e-4, k1=2.5e-3, k2=0.1, k3=1.5e-3, kprod=2.5e-5,
+    kdeg=1.25e-4, kv=5.0, i1=2.5e-3, e2a=1e-2, i1a=1e-3, e1a=5e-4,
+)  # fmt: skip
+
+
+def _lipniacki(t, y, tr, p):
+    """The published equations (Lipniacki 2004, Table/eqs; time in s, uM), written out
+    independently of the Antimony file. Returns dy/dt."""
+    ikkn, ikka, ikki, ikka_ikba, ikka_ikba_nfkb, nfkb, nfkbn, a20, a20t, ikba, ikban, ikbat = y[:12]
+    ikba_nfkb, ikban_nfkbn = y[12:]
+    return [
+        p["kprod"] - p["kdeg"] * ikkn - tr * p["k1"] * ikkn,
+        tr * p["k1"] * ikkn - p["k3"] * ikka - tr * p["k2"] * ikka * a20 - p["kdeg"] * ikka
+        - p["a2"] * ikka * ikba + p["t1"] * ikka_ikba - p["a3"] * ikka * ikba_nfkb
+        + p["t2"] * ikka_ikba_nfkb,
+        p["k3"] * ikka + tr * p["k2"] * ikka * a20 - p["kdeg"] * ikki,
+        p["a2"] * ikka * ikba - p["t1"] * ikka_ikba,
+        p["a3"] * ikka * ikba_nfkb - p["t2"] * ikka_ikba_nfkb,
+        p["c6a"] * ikba_nfkb - p["a1"] * nfkb * ikba + p["t2"] * ikka_ikba_nfkb - p["i1"] * nfkb,
+        p["i1"] * p["kv"] * nfkb - p["a1"] * ikban * nfkbn,
+        p["c4"] * a20t - p["c5"] * a20,
+        p["c1"] * nfkbn - p["c3"] * a20t,
+        -p["a2"] * ikka * ikba - p["a1"] * ikba * nfkb + p["c4a"] * ikbat - p["c5a"] * ikba
+        - p["i1a"] * ikba + p["e1a"] * ikban,
+        -p["a1"] * ikban * nfkbn + p["i1a"] * p["kv"] * ikba - p["e1a"] * p["kv"] * ikban,
+        p["c1a"] * nfkbn - p["c3a"] * ikbat,
+        p["a1"] * ikba * nfkb - p["c6a"] * ikba_nfkb - p["a3"] * ikka * ikba_nfkb
+        + p["e2a"] * ikban_nfkbn,
+        p["a1"] * ikban * nfkbn - p["e2a"] * p["kv"] * ikban_nfkbn,
+    ]  # fmt: skip
+
+
+def _published_nuclear_nfkb(times_s):
+    """Nuclear NF-kB after switching TR 0 -> 1 at t = 0 from the resting state, as published."""
+    rest = np.zeros(14)
+    rest[12] = 0.06  # all NF-kB in cytoplasmic IkBa complexes, then equilibrate 100 h
+    p = LIPNIACKI_PER_SECOND
+    settle = solve_ivp(
+        _lipniacki, (0, 3.6e5), rest, args=(0.0, p), method="LSODA", rtol=1e-10, atol=1e-14
+    )
+    run = solve_ivp(
+        _lipniacki, (0, times_s[-1]), settle.y[:, -1], args=(1.0, p), method="LSODA",
+        t_eval=times_s, rtol=1e-10, atol=1e-14,
+    )  # fmt: skip
+    return run.y[6]
+
+
+@pytest.fixture(scope="module")
+def sustained_ikk(tmp_path_factory):
+    """The model's NF-kB module alone (Akt link off) under sustained TR = 1 from rest."""
+    path = tmp_path_factory.mktemp("nfkb") / "nfkb.yaml"
+    path.write_text(
+        f"model: {ROOT / 'models' / 'cardiomyocyte.yaml'}\n"
+        "time: {start: 0 h, end: 6 h, step: 1 min}\n"
+        "arms:\n  tnf:\n    parameters: {k_akt_ikk: 0}\n"
+        "    perturbations: [{type: set, parameter: ikk_stimulus, value: 1, time: 0 h}]\n"
+        "outputs: [nfkb_nuclear, ikba]\npreequilibrate: true\n"
+    )
+    return run_scenario(path).wide("tnf")
+
+
+def test_nfkb_module_reproduces_lipniacki_2004(sustained_ikk):
+    """Same nuclear NF-kB trajectory as the published equations (independent SciPy solution)
+    after converting rates from 1/s to 1/h and writing the nucleus as a compartment."""
+    minutes = sustained_ikk.index.to_numpy() * 60.0
+    published = _published_nuclear_nfkb(minutes * 60.0)
+    np.testing.assert_allclose(sustained_ikk["nfkb_nuclear"].to_numpy(), published, atol=2e-4)
+
+
+def test_nfkb_module_keeps_ikba_feedback_timing(sustained_ikk):
+    """Lipniacki 2004 under sustained TNF: nuclear NF-kB peaks within ~15-45 min (about 24
+    min), IkBa is degraded first and resynthesised by the NF-kB-induced feedback, and damped
+    oscillations follow with a ~100 min period (Turner 2010: robust 100 min oscillations)."""
+    minutes = sustained_ikk.index.to_numpy() * 60.0
+    nuclear = sustained_ikk["nfkb_nuclear"].to_numpy()
+    peaks, _ = find_peaks(nuclear, prominence=0.005)
+    assert 15 <= minutes[peaks[0]] <= 45
+    assert len(peaks) >= 2
+    period = minutes[peaks[1]] - minutes[peaks[0]]
+    assert 80 <= period <= 140
+    assert nuclear[peaks[1]] < nuclear[peaks[0]]  # damped
+    ikba = sustained_ikk["ikba"].to_numpy()
+    trough = int(np.argmin(ikba[minutes <= 60]))
+    assert minutes[trough] < minutes[peaks[0]]  # IkBa falls before NF-kB peaks
+    assert ikba[minutes.searchsorted(120)] > ikba[trough]  # ...and is resynthesised
+
+
+# --------------------------------------------------------------------------- assumed links
+@pytest.mark.parametrize(
+    ("switch", "output"),
+    [("k_akt_ikk", "nfkb_nuclear"), ("abcb1b_induction", "abcb1b"), ("bcl2_akt_gain", "bcl2")],
+)
+def test_assumed_links_switch_off(switch, output):
+    """Links no paper quantifies are assumed and switch off at 0: CM then leaves the
+    downstream quantity at its resting value (issue 3)."""
+    scenario = with_parameters(load_scenario(FLAGSHIP), {switch: 0.0})
+    scenario = scenario.model_copy(update={"outputs": [output]})
+    result = run_scenario(scenario)
+    control = result.wide("control")[output].to_numpy()
+    treated = result.wide("cm")[output].to_numpy()
+    np.testing.assert_allclose(treated, control, rtol=1e-6, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- calibration records
+def _calibration_module():
+    path = ROOT / "models" / "notes" / "cardiomyocyte_calibration.py"
+    spec = importlib.util.spec_from_file_location("cardiomyocyte_calibration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_calibrated_parameter_has_a_checkable_claim():
+    """Each parameter recorded as calibrated in the yaml names a claim this repo can check."""
+    model = load_model("cardiomyocyte", search=[ROOT / "models"])
+    calibrated = {name for name, meta in model.parameters.items() if meta and meta.calibrated}
+    assert calibrated == set(_calibration_module().CLAIMS)
+
+
+@pytest.mark.parametrize("parameter", ["dox_kd_dna", "k_damage", "K_bax", "K_p21"])
+def test_calibrated_claim_holds_across_recorded_interval(parameter):
+    """The recorded holds_for interval is honest: the claim holds at both ends (1 % inside)."""
+    module = _calibration_module()
+    meta = load_model("cardiomyocyte", search=[ROOT / "models"]).parameters[parameter]
+    low, high = meta.calibrated.holds_for
+    claim = module.CLAIMS[parameter]
+    assert claim({parameter: low * 1.01})
+    assert claim({parameter: high * 0.99})
+    assert claim({parameter: meta.value})
