@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=20000.0, help="model time to integrate")
     args = parser.parse_args()
     state = resting_state(args.model_id, args.hours)
-    items = [f"{name} = {value:.12g};" for name, value in state.items()]
+    items = [f"{name} = {value!r};" for name, value in state.items()]  # exact round trip
     for start in range(0, len(items), 4):
         print("  " + "  ".join(items[start : start + 4]))
 
