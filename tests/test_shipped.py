@@ -82,3 +82,19 @@ def test_flagship_directions():
         "hydrogel", occupancy, "auc"
     )
     assert result.metric("untreated", "repair_signal", "max") == 0.0
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_model_doc_lists_every_parameter_with_its_value(model_id):
+    """Docs move with the code: models/<id>.md has a table row per parameter whose value
+    equals the metadata's (rows look like '| name | value | unit | ...', name may be quoted)."""
+    doc = (ROOT / "models" / f"{model_id}.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) >= 3:
+            rows.setdefault(cells[0], cells[1])
+    model = load_model(model_id, search=[ROOT / "models"])
+    for name, meta in model.parameters.items():
+        assert name in rows, f"{model_id}.md has no table row for parameter '{name}'"
+        assert float(rows[name]) == pytest.approx(meta.value, rel=1e-9), name
