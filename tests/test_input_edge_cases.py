@@ -197,8 +197,8 @@ def test_model_error_is_not_a_traceback(write_scenario, capsys):
 
 
 def test_parameter_sized_compartment_follows_arm_override(tmp_path, write_scenario):
-    """A compartment sized by a parameter (c = vol) takes the arm's value of vol, so a bolus
-    in amount units lands at amount / vol (regression: plain reset() kept the old size)."""
+    """A compartment sized by a parameter (c = vol) takes the arm's value of vol (regression:
+    plain reset() kept the old size). A bolus without unit metadata adds concentration."""
     model = tmp_path / "vol.ant"
     model.write_text(
         "model vol_model()\n  compartment c = vol;\n  vol = 2;\n  species S in c = 0;\n"
@@ -216,3 +216,35 @@ def test_parameter_sized_compartment_follows_arm_override(tmp_path, write_scenar
     assert result.metric("big", "size", "final") == pytest.approx(8.0)
     # the bolus sets concentration units (no metadata): 1 per volume unit either way
     assert result.metric("big", "S", "final") == pytest.approx(1.0)
+
+
+def test_tiny_but_meaningful_states_are_not_flushed(tmp_path, write_scenario):
+    """Only numerical dust (|x| < 1e-30) is zeroed at segment starts: a state of 1e-16 that
+    grows as x' = x keeps its exact solution across dose events (regression: a threshold tied
+    to atol zeroed it)."""
+    model = tmp_path / "growth.ant"
+    model.write_text("model growth()\n  species X = 1e-16;\n  species Y = 0;\n  J: -> X; X;\nend\n")
+    path = write_scenario(
+        f"model: {{file: {model}, time_unit: hour}}\n"
+        "time: {end: 4 h, points: 5}\n"
+        "arms:\n  a:\n    doses:\n"
+        "      - {type: bolus, target: Y, amount: 1, time: 1 h, every: 1 h, count: 3}\n"
+        "outputs: [X]\n"
+    )
+    result = run_scenario(path)
+    exact = 1e-16 * np.exp(np.arange(5))
+    np.testing.assert_allclose(result.wide("a")["X"].to_numpy(), exact, rtol=1e-5)
+
+
+def test_preequilibration_with_rate_rules_is_not_short_cut(tmp_path, write_scenario):
+    """A model whose only change is a rate rule (a growing volume) is not 'already at steady
+    state' just because its species rates are zero: pre-equilibration must not claim so."""
+    model = tmp_path / "grow.ant"
+    model.write_text("model grow()\n  V = 1;\n  V' = 0.05 * V;\nend\n")
+    path = write_scenario(
+        f"model: {{file: {model}, time_unit: hour}}\n"
+        "time: {end: 1 h, points: 3}\narms: {a: {}}\n"
+        "preequilibrate: {max_time: 10 h, on_failure: warn}\n"
+    )
+    result = run_scenario(path)
+    assert result.manifest["arms"]["a"]["steady_state"]["method"] != "initial state"

@@ -21,8 +21,8 @@ from .models import ModelDefinition, OutputInfo, load_roadrunner
 from .scenario import Preequilibration, Solver
 from .units import to_time
 
-# States smaller than this fraction of the absolute tolerance are numerical dust (_flush_dust).
-DUST_FRACTION = 1e-3
+# States smaller than this in magnitude are numerical dust (see _flush_dust).
+DUST = 1e-30
 
 
 @dataclass
@@ -57,7 +57,7 @@ class CompiledModel:
     settable: np.ndarray  # indices of parameters we reset before every arm
     base_values: np.ndarray
     time_unit: str
-    dust: float = 0.0  # states below this magnitude are set to zero at segment starts
+    has_rate_rules: bool = False  # rate-rule variables are not covered by the species rates
     _steady_states: dict[tuple, tuple[np.ndarray, SteadyState]] = field(default_factory=dict)
     _settable_position: dict[str, int] | None = None
 
@@ -129,7 +129,7 @@ def compile_model(
         settable=settable,
         base_values=all_values[settable].copy(),
         time_unit=model.time_unit,
-        dust=solver.atol * DUST_FRACTION,
+        has_rate_rules=bool(rr.getRateRuleIds()),
     )
 
 
@@ -177,7 +177,7 @@ def simulate_arm(
         following = breakpoints[index + 1]
         inside = np.flatnonzero((grid >= time - tolerance) & (grid < following - tolerance))
         interior = [grid[i] for i in inside if grid[i] > time + tolerance]
-        _flush_dust(rr.model, compiled.dust)
+        _flush_dust(rr.model)
         try:
             result = np.asarray(rr.simulate(times=[time, *interior, following]))
         except RuntimeError as exc:  # CVODE failures (too many steps, convergence) surface here
@@ -264,7 +264,7 @@ def _preequilibrate(
     initial = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
     report = None
     rate = _max_relative_rate(rr)
-    if rate <= settings.tolerance and np.all(initial >= -1e-12):
+    if not compiled.has_rate_rules and rate <= settings.tolerance and np.all(initial >= -1e-12):
         # a model shipped at its resting state: nothing to solve (and the solver costs ~0.3 s)
         report = SteadyState(True, "initial state", rate)
         compiled._steady_states[key] = (initial, report)
@@ -286,8 +286,15 @@ def _preequilibrate(
         max_time = to_time(settings.max_time, compiled.time_unit)
         window, elapsed = max_time / 1024, 0.0
         rate = math.inf
+        failure = ""
         while elapsed < max_time:
-            rr.simulate(times=[0.0, window])
+            _flush_dust(rr.model)
+            try:
+                rr.simulate(times=[0.0, window])
+            except RuntimeError as exc:  # CVODE failure: report it as "no steady state found"
+                failure = f"; the solver failed after {elapsed:g} time units: {_first_line(exc)}"
+                rate = math.inf
+                break
             elapsed += window
             rate = _max_relative_rate(rr)
             if rate <= settings.tolerance:
@@ -300,6 +307,7 @@ def _preequilibrate(
             else (
                 f"no steady state within {settings.max_time:~P}: the largest relative rate "
                 f"of change is {rate:.3g} per time unit (tolerance {settings.tolerance:g})"
+                + failure
             )
         )
         report = SteadyState(found, "simulation", rate, message)
@@ -309,15 +317,16 @@ def _preequilibrate(
     return report
 
 
-def _flush_dust(model: Any, threshold: float) -> None:
-    """Set states far below the absolute tolerance to exactly zero before a segment starts.
+def _flush_dust(model: Any) -> None:
+    """Set states below DUST (1e-30) in magnitude to exactly zero before a segment starts.
 
-    Long decays leave values such as 1e-40 or -1e-305 that the integrator cannot resolve
-    anyway; restarted on them, CVODE's first-step heuristics pick steps below machine
-    precision ("t + h = t" warnings) or fail with CV_TOO_MUCH_ACC.
+    Long decays leave values such as 1e-60 or -1e-305; restarted on them, CVODE's first-step
+    heuristics pick steps below machine precision ("t + h = t" warnings) or fail with
+    CV_TOO_MUCH_ACC. 1e-30 is far below any meaningful amount in any unit the models use (a
+    1e-30 uM solution holds one molecule per 1e6 litres), so results are not changed.
     """
     state = np.asarray(model.getFloatingSpeciesConcentrations(), dtype=float)
-    dust = (state != 0.0) & (np.abs(state) < threshold)
+    dust = (state != 0.0) & (np.abs(state) < DUST)
     if dust.any():
         model.setFloatingSpeciesConcentrations(np.where(dust, 0.0, state))
 
