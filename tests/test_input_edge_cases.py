@@ -248,3 +248,29 @@ def test_preequilibration_with_rate_rules_is_not_short_cut(tmp_path, write_scena
     )
     result = run_scenario(path)
     assert result.manifest["arms"]["a"]["steady_state"]["method"] != "initial state"
+
+
+def test_with_parameters_validates_like_a_file(pk_scenario):
+    """The API override names the parameter and says what was expected: unknown names get a
+    suggestion; wrong units, non-finite, negative (for a non-negative range), lists and bools
+    are refused; numpy numbers are accepted and take effect."""
+    from secretome_sim import with_parameters
+
+    scenario = load_scenario(
+        pk_scenario("bolus: {doses: [{type: bolus, target: drug, amount: 1 uM}]}")
+    )
+    with pytest.raises(ScenarioError) as info:
+        with_parameters(scenario, {"k_e": 0.2})
+    assert "not a settable parameter" in str(info.value) and "'k_el'" in str(info.value)
+    for bad, expected in [
+        ("1 uM", "convertible to"),
+        (float("inf"), "finite"),
+        (-0.1, ">= 0"),
+        ([1, 2], "expected a number"),
+        (True, "expected a number"),
+    ]:
+        with pytest.raises(ScenarioError, match=expected):
+            with_parameters(scenario, {"k_el": bad})
+    faster = run_scenario(with_parameters(scenario, {"k_el": np.float64(0.2)}))
+    slower = run_scenario(with_parameters(scenario, {"k_el": "0.05 1/h"}))
+    assert faster.metric("bolus", "conc", "auc") < slower.metric("bolus", "conc", "auc")

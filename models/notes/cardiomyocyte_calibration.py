@@ -66,7 +66,6 @@ CLAIMS: dict[str, Callable[[dict[str, float]], bool]] = {
     "dox_kd_dna": accumulation_holds,
     "k_damage": dose_split_holds,
     "K_bax": dose_split_holds,
-    "K_p21": dose_split_holds,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 
 from .checks import CheckContext, run_checks
@@ -100,14 +102,29 @@ def with_parameters(scenario: Scenario, values: dict[str, float | str]) -> Scena
             message = f"'{name}' is not a settable parameter of model '{model.id}'"
             issues.append(Issue(origin, None, None, path, message, hint))
             continue
-        text = value if isinstance(value, str) else f"{value!r} {model.parameter_unit(name) or ''}"
+        if isinstance(value, str):
+            text = value.strip()
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            text = f"{float(value)!r} {model.parameter_unit(name) or ''}".strip()
+        else:
+            found = f"{value!r} ({type(value).__name__})"
+            message = f"expected a number or a quantity string such as '2 1/hour', got {found}"
+            issues.append(Issue(origin, None, None, path, message))
+            continue
         try:
-            quantity = parse_quantity(text.strip())
-            parameter_value(name, quantity, model)
+            quantity = parse_quantity(text)
+            converted = parameter_value(name, quantity, model)
         except (UnitError, PlanError) as exc:
             issues.append(Issue(origin, None, None, path, str(exc)))
             continue
-        quantities[name] = quantity
+        meta = model.parameters[name]
+        if not math.isfinite(converted):
+            issues.append(Issue(origin, None, None, path, f"expected a finite number, got {text}"))
+        elif meta is not None and converted < 0 <= meta.range[0]:
+            message = f"expected a value >= 0 (documented range {list(meta.range)}), got {text}"
+            issues.append(Issue(origin, None, None, path, message))
+        else:
+            quantities[name] = quantity
     if issues:
         raise ScenarioError(issues)
     arms = {
