@@ -34,17 +34,13 @@ def dose():
     return run_scenario(DOSE)
 
 
-def _value(result, arm, output, metric):
-    return result.metric(arm, output, metric)
-
-
 @pytest.mark.parametrize("output", PATHWAY)
 def test_cm_alone_activates_the_pathway(flagship, output):
     """Lazzarini 2016: CM strongly activates PI3K/Akt, drives NF-kB into the nucleus and raises
     Il6, Cxcl1 and Abcb1b. At 72 h and over the run, by at least half again over control."""
     for metric in ("final", "auc"):
-        treated = _value(flagship, "cm", output, metric)
-        assert treated > 1.5 * _value(flagship, "control", output, metric), metric
+        treated = flagship.metric("cm", output, metric)
+        assert treated > 1.5 * flagship.metric("control", output, metric), metric
 
 
 @pytest.mark.parametrize("output", PROTECTION)
@@ -52,8 +48,8 @@ def test_cm_protects_against_doxorubicin(flagship, output):
     """Lazzarini 2016: with CM, cells extrude more Dox and show less DNA damage, senescence and
     apoptosis. Checked at 72 h after the pulse and as the AUC."""
     for metric in ("final", "auc"):
-        protected = _value(flagship, "dox_cm", output, metric)
-        assert protected < _value(flagship, "dox", output, metric), metric
+        protected = flagship.metric("dox_cm", output, metric)
+        assert protected < flagship.metric("dox", output, metric), metric
 
 
 @pytest.mark.parametrize("output", PROTECTION)
@@ -61,9 +57,9 @@ def test_pi3k_inhibitor_abolishes_protection(flagship, output):
     """Lazzarini 2016: a PI3K inhibitor given before CM abolishes the protection: Dox + CM +
     LY294002 stays within 20 % of the CM effect of the Dox-alone value."""
     for metric in ("final", "auc"):
-        dox = _value(flagship, "dox", output, metric)
-        effect = _value(flagship, "dox_cm", output, metric) - dox
-        residual = _value(flagship, "dox_cm_pi3k_inhibitor", output, metric) - dox
+        dox = flagship.metric("dox", output, metric)
+        effect = flagship.metric("dox_cm", output, metric) - dox
+        residual = flagship.metric("dox_cm_pi3k_inhibitor", output, metric) - dox
         assert abs(residual) <= 0.2 * abs(effect), metric
 
 
@@ -71,19 +67,19 @@ def test_pi3k_inhibitor_abolishes_protection(flagship, output):
 def test_pi3k_inhibitor_prevents_nfkb_response(flagship, output):
     """Lazzarini 2016: the inhibitor abolishes NF-kB nuclear accumulation and the Il6, Cxcl1
     and Abcb1b changes (here: less than 20 % of the CM rise over control remains)."""
-    control = _value(flagship, "control", output, "auc")
-    cm_rise = _value(flagship, "dox_cm", output, "auc") - control
-    blocked_rise = _value(flagship, "dox_cm_pi3k_inhibitor", output, "auc") - control
+    control = flagship.metric("control", output, "auc")
+    cm_rise = flagship.metric("dox_cm", output, "auc") - control
+    blocked_rise = flagship.metric("dox_cm_pi3k_inhibitor", output, "auc") - control
     assert blocked_rise < 0.2 * cm_rise
 
 
 def test_doxorubicin_dose_splits_cell_fate(dose):
     """Spallarossa 2009 (doi:10.1152/ajpheart.00068.2009): a low Dox pulse drives senescence, a
     high pulse early apoptosis. Maejima 2008: 0.1 uM gives no apoptosis (here under 5 %)."""
-    low_apoptotic = _value(dose, "low_dox", "apoptotic_fraction", "final")
-    low_senescent = _value(dose, "low_dox", "senescent_fraction", "final")
-    high_apoptotic = _value(dose, "high_dox", "apoptotic_fraction", "final")
-    high_senescent = _value(dose, "high_dox", "senescent_fraction", "final")
+    low_apoptotic = dose.metric("low_dox", "apoptotic_fraction", "final")
+    low_senescent = dose.metric("low_dox", "senescent_fraction", "final")
+    high_apoptotic = dose.metric("high_dox", "apoptotic_fraction", "final")
+    high_senescent = dose.metric("high_dox", "senescent_fraction", "final")
     assert low_senescent > low_apoptotic
     assert low_apoptotic < 0.05
     assert high_apoptotic > high_senescent
@@ -98,8 +94,8 @@ def test_hypoxic_cm_protects_more_than_normoxic(flagship, output):
     """Lazzarini 2016 used hypoxia-preconditioned CM; hypoxia raises protective factors (seed
     004 sections 3.2, 4.1). The hypoxic product (potency x2, assumed) protects more."""
     for metric in ("final", "auc"):
-        hypoxic = _value(flagship, "dox_cm", output, metric)
-        assert hypoxic < _value(flagship, "dox_normoxic_cm", output, metric), metric
+        hypoxic = flagship.metric("dox_cm", output, metric)
+        assert hypoxic < flagship.metric("dox_normoxic_cm", output, metric), metric
 
 
 def test_total_nfkb_is_conserved_and_nothing_is_negative(flagship):
