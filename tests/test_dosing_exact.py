@@ -182,6 +182,20 @@ def test_medium_change_resets_to_value(pk_scenario):
     np.testing.assert_allclose(c, expected, rtol=RTOL, atol=ATOL)
 
 
+def test_set_level_holds_the_input_like_a_medium_change(pk_scenario):
+    """`set_level` (the in vivo name) sets the target exactly as `medium_change` does."""
+    path = pk_scenario(
+        "a: {doses: [{type: set_level, target: drug, value: 7 nM, time: 2 h}]}\n"
+        "b: {doses: [{type: medium_change, target: drug, value: 7 nM, time: 2 h}]}"
+    )
+    result = run_scenario(path)
+    t, level = conc(result, "a")
+    _, medium = conc(result, "b")
+    np.testing.assert_allclose(level, medium, rtol=0, atol=0)
+    expected = np.where(t >= 2.0, 7 * np.exp(-K * (t - 2.0)), 0.0)
+    np.testing.assert_allclose(level, expected, rtol=RTOL, atol=ATOL)
+
+
 def test_medium_change_then_bolus_at_same_time(pk_scenario):
     """At one time, medium change applies before a bolus: fresh medium then the new dose."""
     path = pk_scenario(

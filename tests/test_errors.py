@@ -200,7 +200,7 @@ def test_unknown_dose_type_suggests_and_lists_types(tmp_path):
     error, path = load_error(tmp_path, text)
     issue = assert_located(error, path, line_of(text, "bolsu"), (*BOLUS_DOSE, "type"))
     assert "unknown type 'bolsu'" in issue.message
-    for kind in ("bolus", "infusion", "depot", "medium_change"):
+    for kind in ("bolus", "infusion", "depot", "medium_change", "set_level"):
         assert f"'{kind}'" in issue.message
     assert issue.hint == "bolus"
 
@@ -211,7 +211,7 @@ def test_dose_without_type_lists_the_valid_types(tmp_path):
     error, _ = load_error(tmp_path, text)
     issue = issue_at(error, (*BOLUS_DOSE, "type"))
     assert issue.message.startswith("missing 'type'")
-    for kind in ("bolus", "infusion", "depot", "medium_change"):
+    for kind in ("bolus", "infusion", "depot", "medium_change", "set_level"):
         assert f"'{kind}'" in issue.message
 
 

@@ -132,7 +132,7 @@ def check_dose_targets(ctx: CheckContext) -> Iterator[Issue]:
             yield ctx.issue(
                 (*path, "type"),
                 f"a {kind} needs a species target, but input '{target}' sets the "
-                f"parameter '{inputs[target].target}'; use a bolus or medium_change",
+                f"parameter '{inputs[target].target}'; use a bolus, medium_change or set_level",
             )
 
 
@@ -153,8 +153,9 @@ def check_dose_units(ctx: CheckContext) -> Iterator[Issue]:
         kind, target = dose.get("type"), dose.get("target")
         if not isinstance(kind, str) or not isinstance(target, str):
             continue  # the schema reports it
-        key = {"infusion": "rate", "medium_change": "value"}.get(kind, "amount")
-        quantity = _quantity(dose.get(key, 0 if kind == "medium_change" else None))
+        sets_level = kind in ("medium_change", "set_level")
+        key = "rate" if kind == "infusion" else "value" if sets_level else "amount"
+        quantity = _quantity(dose.get(key, 0 if sets_level else None))
         if quantity is None or not math.isfinite(quantity.magnitude) or quantity.magnitude < 0:
             continue  # unreadable, negative or infinite: the schema has reported it
         if target == PRODUCT:

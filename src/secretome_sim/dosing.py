@@ -241,7 +241,7 @@ def delivered_values(
         if isinstance(dose, Infusion | Depot) and item.kind != "species":
             raise PlanError(
                 f"input '{item.name}' sets the parameter '{item.target}'; a {dose.type} needs a "
-                "species target (use a bolus or medium_change)"
+                "species target (use a bolus, medium_change or set_level)"
             )
     return list(per_input.values())
 

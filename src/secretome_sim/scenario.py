@@ -195,9 +195,13 @@ class Depot(_Timing):
 
 
 class MediumChange(_Timing):
-    """Set the target to ``value`` (default 0: fresh medium without the factor)."""
+    """Set the target to ``value`` (default 0: fresh medium without the factor).
 
-    type: Literal["medium_change"]
+    ``set_level`` is the same action under the name in vivo scenarios need: hold an input at a
+    level from a time on (a diabetic glucose level, a maintained drug exposure).
+    """
+
+    type: Literal["medium_change", "set_level"]
     value: NonNegativeQuantity = Field(default_factory=lambda: parse_quantity(0))
 
 

@@ -163,7 +163,7 @@ def _expected_tags(schema: Any, data: Any, loc: tuple) -> list[str]:
     annotation, _ = _annotation_at(schema, data, loc)
     annotation = _strip(annotation)
     members = typing.get_args(annotation) if annotation is not None else ()
-    return [str(t) for t in (_tag_of(_strip(m)) for m in members) if t is not None]
+    return [str(tag) for m in members for tag in _tags_of(_strip(m))]
 
 
 def _has(node: Any, part: Any) -> bool:
@@ -189,7 +189,7 @@ def _unwrap(annotation: Any, node: Any) -> Any:
             containers = [m for m in members if typing.get_origin(m) in (dict, list, tuple)]
             if isinstance(node, dict) and models:
                 tag = node.get("type")
-                chosen = next((m for m in models if _tag_of(_strip(m)) == tag), None)
+                chosen = next((m for m in models if tag in _tags_of(_strip(m))), None)
                 annotation = _strip(chosen if chosen is not None else models[0])
                 continue
             if containers:
@@ -206,9 +206,7 @@ def _strip(annotation: Any) -> Any:
     return annotation
 
 
-def _tag_of(model: Any) -> Any:
+def _tags_of(model: Any) -> tuple[Any, ...]:
+    """The 'type' values that select ``model`` (a Literal may name more than one)."""
     field = model.model_fields.get("type") if _is_model(model) else None
-    if field is None:
-        return None
-    args = typing.get_args(field.annotation)
-    return args[0] if args else None
+    return typing.get_args(field.annotation) if field is not None else ()
