@@ -221,7 +221,7 @@ def test_efflux_protection_needs_both_assumed_links(switch):
             result.wide("dox_cm")[output].to_numpy(),
             result.wide("dox")[output].to_numpy(),
             rtol=1e-6,
-            atol=1e-12,
+            atol=1e-9,  # uM; the arms take different solver steps (atol 1e-12 per step)
         )
 
 

@@ -486,7 +486,7 @@ def test_solver_failure_exits_1_and_keeps_completed_arms(tmp_path, capsys):
     out = tmp_path / "results" / "failed_run"
     assert cli.main(["run", str(path), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "error: arm 'runaway': the solver failed near t = 1.467" in err
+    assert re.search(r"error: arm 'runaway': the solver failed near t = 1\.4\d* hour", err)
     assert "CVODE" in err
     assert f"kept the arms that completed in {out}" in err
     assert {p.name for p in out.iterdir()} == RUN_FILES

@@ -221,7 +221,8 @@ def test_parameter_sized_compartment_follows_arm_override(tmp_path, write_scenar
 def test_tiny_but_meaningful_states_are_not_flushed(tmp_path, write_scenario):
     """Only numerical dust (|x| < 1e-30) is zeroed at segment starts: a state of 1e-16 that
     grows as x' = x keeps its exact solution across dose events (regression: a threshold tied
-    to atol zeroed it)."""
+    to atol zeroed it). The solver resolves it because the scenario asks for atol 1e-24; at
+    the default 1e-12 a 1e-16 state is below the requested accuracy."""
     model = tmp_path / "growth.ant"
     model.write_text("model growth()\n  species X = 1e-16;\n  species Y = 0;\n  J: -> X; X;\nend\n")
     path = write_scenario(
@@ -229,7 +230,7 @@ def test_tiny_but_meaningful_states_are_not_flushed(tmp_path, write_scenario):
         "time: {end: 4 h, points: 5}\n"
         "arms:\n  a:\n    doses:\n"
         "      - {type: bolus, target: Y, amount: 1, time: 1 h, every: 1 h, count: 3}\n"
-        "outputs: [X]\n"
+        "outputs: [X]\nsolver: {atol: 1e-24}\n"
     )
     result = run_scenario(path)
     exact = 1e-16 * np.exp(np.arange(5))
@@ -274,3 +275,52 @@ def test_with_parameters_validates_like_a_file(pk_scenario):
     faster = run_scenario(with_parameters(scenario, {"k_el": np.float64(0.2)}))
     slower = run_scenario(with_parameters(scenario, {"k_el": "0.05 1/h"}))
     assert faster.metric("bolus", "conc", "auc") < slower.metric("bolus", "conc", "auc")
+
+
+CHAIN = (
+    "model chain()\n  species A = 0;\n  species B = 0;\n  species Y = 0;\n"
+    "  fast: A -> B; 4 * A;\n  slow: B -> ; 1 * B;\nend\n"
+)
+
+
+def test_a_late_dose_onto_decayed_states_keeps_the_requested_tolerance(
+    tmp_path, write_scenario, capfd
+):
+    """Regression (sys-bio/roadrunner#1349): from a scalar atol, libRoadRunner derives each
+    state's tolerance from its value when simulate() starts. After a week of decay B sits near
+    1e-29 (above the 1e-30 dust threshold), so the next dose got a tolerance near 1e-41 and
+    CVODE collapsed its step ('t + h = t'). The engine now sets a fixed tolerance vector."""
+    model = tmp_path / "chain.ant"
+    model.write_text(CHAIN)
+    path = write_scenario(
+        f"model: {{file: {model}, time_unit: hour}}\n"
+        "time: {end: 3 week, step: 1 day}\n"
+        "arms:\n  a:\n    doses:\n"
+        "      - {type: bolus, target: A, amount: 100, time: 0 h, every: 1 week, count: 3}\n"
+        "outputs: [A, B]\n"
+    )
+    result = run_scenario(path)
+    captured = capfd.readouterr()
+    assert "t + h = t" not in captured.out + captured.err
+    t = result.wide("a").index.to_numpy() * 24 * 7  # weeks -> h
+    since = np.mod(t, 168.0)
+    exact_b = 100 * 4 / 3 * (np.exp(-since) - np.exp(-4 * since))  # A -> B -> out, per dose
+    np.testing.assert_allclose(result.wide("a")["B"].to_numpy(), exact_b, rtol=1e-6, atol=1e-9)
+
+
+def test_results_do_not_depend_on_how_the_run_is_segmented(tmp_path, write_scenario):
+    """Doses split a run into simulate() calls. Events that change nothing the outputs depend
+    on (setting an unrelated species to 0 every hour) must not change the trajectory beyond
+    solver tolerance (CVODE restarts at each segment; its steps differ, its accuracy must not)."""
+    model = tmp_path / "chain.ant"
+    model.write_text(CHAIN)
+    base = (
+        f"model: {{file: {model}, time_unit: hour}}\n"
+        "time: {end: 48 h, step: 1 h}\noutputs: [B]\n"
+        "arms:\n  whole:\n    doses: [{type: bolus, target: A, amount: 100, time: 0 h}]\n"
+        "  split:\n    extends: whole\n"
+        "    doses: [{type: set_level, target: Y, value: 0, time: 1 h, every: 1 h, count: 46}]\n"
+    )
+    result = run_scenario(write_scenario(base))
+    whole, split = result.wide("whole")["B"].to_numpy(), result.wide("split")["B"].to_numpy()
+    np.testing.assert_allclose(split, whole, rtol=1e-6, atol=1e-9)

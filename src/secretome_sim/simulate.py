@@ -139,7 +139,13 @@ def _configure(rr: Any, solver: Solver, model: ModelDefinition) -> None:
     # set before it (getValue still reports the old number).
     integrator.stiff = True
     integrator.relative_tolerance = solver.rtol
-    integrator.absolute_tolerance = solver.atol
+    # A vector, one entry per state: from a scalar, libRoadRunner derives each state's absolute
+    # tolerance from its value at the start of every simulate() call (sys-bio/roadrunner#1349),
+    # so a state that has decayed to 1e-29 gets a tolerance near 1e-41 when a later dose
+    # arrives, and CVODE collapses its step ("t + h = t"). Results would also depend on how a
+    # run is split into segments. A fixed vector keeps the tolerance the user asked for.
+    states = rr.model.getNumFloatingSpecies() + rr.model.getNumRateRules()
+    integrator.setValue("absolute_tolerance", [solver.atol] * states)
     integrator.maximum_num_steps = solver.max_steps
     if solver.max_step is not None:
         integrator.maximum_time_step = to_time(solver.max_step, model.time_unit)
@@ -270,6 +276,7 @@ def _preequilibrate(
         compiled._steady_states[key] = (initial, report)
         return report
     selections = list(rr.timeCourseSelections)
+    tolerances = list(rr.integrator.getValue("absolute_tolerance"))
     try:
         rr.steadyState()
         rate = _max_relative_rate(rr)
@@ -279,8 +286,10 @@ def _preequilibrate(
     except RuntimeError:  # the Newton solver fails on singular Jacobians; fall back below
         pass
     finally:
-        # libRoadRunner 2.x's steadyState() silently resets timeCourseSelections to all species
+        # libRoadRunner 2.x's steadyState() silently resets timeCourseSelections to all species,
+        # and its moiety analysis replaces the integrator's absolute tolerance vector
         rr.timeCourseSelections = selections
+        rr.integrator.setValue("absolute_tolerance", tolerances)
     if report is None:
         rr.model.setFloatingSpeciesConcentrations(initial)
         max_time = to_time(settings.max_time, compiled.time_unit)
