@@ -19,6 +19,7 @@ _EXPORTS = {
     "load_model": "models",
     "list_models": "models",
     "describe_model": "describe",
+    "holds_for": "calibration",
     "SecretomeError": "errors",
     "ScenarioError": "errors",
     "ModelError": "errors",
