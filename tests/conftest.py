@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -42,3 +44,13 @@ def pk_scenario(write_scenario: Callable[..., Path]) -> Callable[..., Path]:
         return write_scenario(text)
 
     return make
+
+
+def notes_module(name: str) -> ModuleType:
+    """A script from models/notes (e.g. a model's calibration claims), imported by file path:
+    the notes are not a package, and the tests check the claims they state."""
+    path = ROOT / "models" / "notes" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -35,3 +35,21 @@ def test_claim_must_hold_at_the_nominal_value():
         holds_for(lambda x: x > 2, 1.0, (0.1, 10.0))
     with pytest.raises(ValueError, match="outside the bounds"):
         holds_for(lambda x: True, 20.0, (0.1, 10.0))
+
+
+def test_claim_intervals_uses_each_parameters_documented_range():
+    """claim_intervals searches every claimed parameter over its own metadata range."""
+    from types import SimpleNamespace
+
+    from secretome_sim.calibration import claim_intervals
+
+    model = SimpleNamespace(
+        parameters={
+            "k": SimpleNamespace(value=1.0, range=(0.1, 10.0)),
+            "w": SimpleNamespace(value=0.5, range=(0.0, 1.0)),
+        }
+    )
+    claims = {"k": lambda p: p["k"] < 3.0, "w": lambda p: p["w"] > 0.2}
+    intervals = claim_intervals(model, claims)
+    assert intervals["k"][0] == 0.1 and 2.9 < intervals["k"][1] < 3.0
+    assert 0.2 < intervals["w"][0] < 0.21 and intervals["w"][1] == 1.0

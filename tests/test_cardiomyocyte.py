@@ -4,11 +4,11 @@ doi:10.1038/srep29994; seed 004 section 4.1) and keeps the dynamics of its NF-kB
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import notes_module
 from scipy.integrate import solve_ivp
 from scipy.signal import find_peaks
 
@@ -238,11 +238,7 @@ def test_direct_survival_link_adds_to_apoptosis_protection(flagship):
 
 # --------------------------------------------------------------------------- calibration records
 def _calibration_module():
-    path = ROOT / "models" / "notes" / "cardiomyocyte_calibration.py"
-    spec = importlib.util.spec_from_file_location("cardiomyocyte_calibration", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return notes_module("cardiomyocyte_calibration")
 
 
 def test_every_calibrated_parameter_has_a_checkable_claim():

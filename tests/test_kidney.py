@@ -4,11 +4,11 @@ predictions, not the paper's (its numbers could not be read)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import notes_module
 from scipy.linalg import expm
 
 from secretome_sim import load_model, load_scenario, run_scenario, with_parameters
@@ -309,11 +309,7 @@ def test_exosome_delivery_chain_matches_its_closed_form(tmp_path):
 
 # --------------------------------------------------------------------------- calibration
 def _calibration_module():
-    path = ROOT / "models" / "notes" / "kidney_calibration.py"
-    spec = importlib.util.spec_from_file_location("kidney_calibration", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return notes_module("kidney_calibration")
 
 
 def test_every_calibrated_parameter_has_a_checkable_claim():

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from secretome_sim import RunResult, holds_for, load_scenario, run_scenario, with_parameters
+from secretome_sim import RunResult, load_scenario, run_scenario, with_parameters
+from secretome_sim.calibration import claim_intervals
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,20 +69,10 @@ CLAIMS: dict[str, Callable[[dict[str, float]], bool]] = {
 }
 
 
-def claim_interval(parameter: str, bounds: tuple[float, float]) -> tuple[float, float]:
-    """Where the parameter's claim holds, all other parameters at their values."""
-    model = _scenario("cardio_doxorubicin_dose").model_definition
-    claim = CLAIMS[parameter]
-    return holds_for(
-        lambda value: claim({parameter: value}), model.parameters[parameter].value, bounds
-    )
-
-
 def main() -> None:
     model = _scenario("cardio_doxorubicin_dose").model_definition
-    for parameter in CLAIMS:
+    for parameter, (low, high) in claim_intervals(model, CLAIMS).items():
         meta = model.parameters[parameter]
-        low, high = claim_interval(parameter, meta.range)
         recorded = meta.calibrated.holds_for if meta.calibrated else None
         print(f"{parameter}: value {meta.value}, holds for [{low}, {high}] (recorded {recorded})")
 

@@ -9,7 +9,8 @@ re-checked by tests) whenever a model changes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 def holds_for(
@@ -49,6 +50,21 @@ def holds_for(
         return _round_towards(inside, nominal)
 
     return edge(low), edge(high)
+
+
+def claim_intervals(
+    model: Any, claims: Mapping[str, Callable[[dict[str, float]], bool]]
+) -> dict[str, tuple[float, float]]:
+    """``holds_for`` of each claimed parameter of ``model`` (a ModelDefinition) over its
+    documented range, all other parameters at their values. A claim takes parameter
+    overrides ``{name: value}`` and says whether the published direction still holds."""
+    intervals = {}
+    for name, claim in claims.items():
+        meta = model.parameters[name]
+        intervals[name] = holds_for(
+            lambda value, name=name, claim=claim: claim({name: value}), meta.value, meta.range
+        )
+    return intervals
 
 
 def _round_towards(value: float, nominal: float) -> float:
