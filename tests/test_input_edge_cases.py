@@ -324,3 +324,19 @@ def test_results_do_not_depend_on_how_the_run_is_segmented(tmp_path, write_scena
     result = run_scenario(write_scenario(base))
     whole, split = result.wide("whole")["B"].to_numpy(), result.wide("split")["B"].to_numpy()
     np.testing.assert_allclose(split, whole, rtol=1e-6, atol=1e-9)
+
+
+def test_species_with_a_rate_rule_runs(tmp_path, write_scenario):
+    """A species driven by a rate rule is one CVODE state, not two (regression: the tolerance
+    vector counted it as a species and as a rate rule, and every run failed on its size)."""
+    model = tmp_path / "ruled.ant"
+    model.write_text("model ruled()\n  species X = 1;\n  X' = -0.5 * X;\n  species Y = 0;\nend\n")
+    path = write_scenario(
+        f"model: {{file: {model}, time_unit: hour}}\n"
+        "time: {end: 4 h, step: 1 h}\narms:\n  a:\n    doses:\n"
+        "      - {type: bolus, target: Y, amount: 1, time: 1 h}\n"
+        "outputs: [X, Y]\n"
+    )
+    table = run_scenario(path).wide("a")
+    np.testing.assert_allclose(table["X"].to_numpy(), np.exp(-0.5 * np.arange(5)), rtol=1e-6)
+    assert table["Y"].iloc[-1] == pytest.approx(1.0)

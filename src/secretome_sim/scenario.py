@@ -197,8 +197,9 @@ class Depot(_Timing):
 class MediumChange(_Timing):
     """Set the target to ``value`` (default 0: fresh medium without the factor).
 
-    ``set_level`` is the same action under the name in vivo scenarios need: hold an input at a
-    level from a time on (a diabetic glucose level, a maintained drug exposure).
+    ``set_level`` is the same action under the name in vivo scenarios need: set an input to a
+    level at a time (a diabetic glucose level, a maintained drug exposure). It stays there only
+    if the model gives the input no loss.
     """
 
     type: Literal["medium_change", "set_level"]
