@@ -217,6 +217,8 @@ def check_product(ctx: CheckContext) -> Iterator[Issue]:
 def check_parameters(ctx: CheckContext) -> Iterator[Issue]:
     """Overridden and perturbed parameters exist and their values have the right unit."""
     known = ctx.model.parameters
+    for pid, value in _mapping(ctx.raw.get("parameters")).items():
+        yield from _parameter_issues(ctx, ("parameters", pid), pid, _quantity(value), known)
     for name, arm in _arms(ctx):
         for pid, value in _mapping(arm.get("parameters")).items():
             path = ("arms", name, "parameters", pid)

@@ -92,7 +92,9 @@ class PlanError(SecretomeError):
 
 
 def resolved_arms(scenario: Scenario) -> dict[str, Arm]:
-    """Arms with ``extends`` applied: parent's doses and perturbations first, parameters merged."""
+    """Arms with ``extends`` applied: parent's doses and perturbations first, parameters merged.
+
+    The scenario's own ``parameters`` apply to every arm; an arm's (or its parent's) win."""
     result: dict[str, Arm] = {}
 
     def resolve(name: str, chain: tuple[str, ...]) -> Arm:
@@ -100,8 +102,10 @@ def resolved_arms(scenario: Scenario) -> dict[str, Arm]:
             return result[name]
         arm = scenario.arms[name]
         if arm.extends is None:
-            result[name] = arm
-            return arm
+            parameters = {**scenario.parameters, **arm.parameters}
+            merged = arm.model_copy(update={"parameters": parameters})
+            result[name] = merged
+            return merged
         if arm.extends in chain or arm.extends not in scenario.arms:
             raise PlanError(f"arm '{name}' extends '{arm.extends}', which cannot be resolved")
         parent = resolve(arm.extends, (*chain, name))

@@ -312,6 +312,7 @@ class Scenario(Strict):
     model: str | ModelFile
     time: TimeSpan
     product: Product | None = None
+    parameters: dict[str, AnyQuantity] = {}  # model parameters for every arm (arms may override)
     arms: Annotated[dict[str, Arm], Field(min_length=1)]
     outputs: list[str | OutputSpec] | None = None
     metrics: list[Metric] = list(DEFAULT_METRICS)
