@@ -434,22 +434,12 @@ def _calibration_module():
     return notes_module("angiogenesis_calibration")
 
 
-def test_every_calibrated_parameter_has_a_checkable_claim():
-    model = load_model("angiogenesis")
-    calibrated = {name for name, meta in model.parameters.items() if meta.calibrated}
-    assert calibrated == set(_calibration_module().CLAIMS)
-
-
 @pytest.mark.parametrize("parameter", ["w_akt_fgfr1", "w_erk_vegfr2"])
-def test_calibrated_claim_holds_across_recorded_interval(parameter):
-    """Each claim holds at the nominal value and at both recorded ends (Yoshida et al. 1996)."""
-    module = _calibration_module()
-    meta = load_model("angiogenesis").parameters[parameter]
-    low, high = meta.calibrated.holds_for
-    claim = module.CLAIMS[parameter]
-    for value in (low, meta.value, high):
-        assert claim({parameter: value}), (parameter, value)
-    assert not claim({parameter: high * 1.5}), "the claim should fail beyond the recorded end"
+def test_calibrated_claim_fails_beyond_its_recorded_end(parameter):
+    """The records are not vacuous: past the upper end the Yoshida 1996 claim fails (the
+    claims holding across the recorded interval are checked for every model in test_shipped)."""
+    high = load_model("angiogenesis").parameters[parameter].calibrated.holds_for[1]
+    assert not _calibration_module().CLAIMS[parameter]({parameter: high * 1.5})
 
 
 def test_yoshida_half_maximal_doses_are_near_the_model(dose_response):

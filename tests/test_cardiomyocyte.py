@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import notes_module
 from scipy.integrate import solve_ivp
 from scipy.signal import find_peaks
 
 from secretome_sim import load_scenario, run_scenario, with_parameters
-from secretome_sim.models import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "scenarios" / "cardio_doxorubicin_cm.yaml"
@@ -234,31 +232,6 @@ def test_direct_survival_link_adds_to_apoptosis_protection(flagship):
     remaining_without = without.metric("dox_cm", *metric) / without.metric("dox", *metric)
     remaining_with = flagship.metric("dox_cm", *metric) / flagship.metric("dox", *metric)
     assert remaining_with < remaining_without < 1
-
-
-# --------------------------------------------------------------------------- calibration records
-def _calibration_module():
-    return notes_module("cardiomyocyte_calibration")
-
-
-def test_every_calibrated_parameter_has_a_checkable_claim():
-    """Each parameter recorded as calibrated in the yaml names a claim this repo can check."""
-    model = load_model("cardiomyocyte", search=[ROOT / "models"])
-    calibrated = {name for name, meta in model.parameters.items() if meta and meta.calibrated}
-    assert calibrated == set(_calibration_module().CLAIMS)
-
-
-@pytest.mark.parametrize("parameter", ["dox_kd_dna", "k_damage", "K_bax"])
-def test_calibrated_claim_holds_across_recorded_interval(parameter):
-    """The recorded holds_for interval is honest: the claim holds at both recorded ends
-    (holds_for rounds them inwards)."""
-    module = _calibration_module()
-    meta = load_model("cardiomyocyte", search=[ROOT / "models"]).parameters[parameter]
-    low, high = meta.calibrated.holds_for
-    claim = module.CLAIMS[parameter]
-    assert claim({parameter: low})
-    assert claim({parameter: high})
-    assert claim({parameter: meta.value})
 
 
 # --------------------------------------------------------------------------- robustness

@@ -315,25 +315,6 @@ def _calibration_module():
     return notes_module("kidney_calibration")
 
 
-def test_every_calibrated_parameter_has_a_checkable_claim():
-    model = load_model("kidney", search=[ROOT / "models"])
-    calibrated = {name for name, meta in model.parameters.items() if meta.calibrated}
-    assert calibrated == set(_calibration_module().CLAIMS)
-
-
-@pytest.mark.parametrize("parameter", ["w_fibrosis_mtor", "k_fusion"])
-def test_calibrated_claim_holds_across_recorded_interval(parameter):
-    """The recorded holds_for interval is honest: the claim holds at both recorded ends
-    (holds_for rounds them inwards)."""
-    module = _calibration_module()
-    meta = load_model("kidney", search=[ROOT / "models"]).parameters[parameter]
-    low, high = meta.calibrated.holds_for
-    claim = module.CLAIMS[parameter]
-    assert claim({parameter: low})
-    assert claim({parameter: high})
-    assert claim({parameter: meta.value})
-
-
 def test_partial_abolition_needs_the_mtorc1_matrix_link():
     """Without mTORC1-driven matrix synthesis the exosomes act only through autophagy, and
     the inhibitors' own harm outweighs what the exosomes still give: the claim fails at 0."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import notes_module
 
 from secretome_sim import load_scenario, run_scenario
 from secretome_sim.models import list_models, load_model
@@ -14,6 +15,14 @@ from secretome_sim.models import list_models, load_model
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_IDS = sorted(p.stem for p in (ROOT / "models").glob("*.yaml"))
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+def _calibrated(model_id: str) -> list[str]:
+    model = load_model(model_id, search=[ROOT / "models"])
+    return [name for name, meta in model.parameters.items() if meta and meta.calibrated]
+
+
+CALIBRATED = [(model_id, name) for model_id in MODEL_IDS for name in _calibrated(model_id)]
 
 
 def test_models_are_registered():
@@ -98,3 +107,20 @@ def test_model_doc_lists_every_parameter_with_its_value(model_id):
     for name, meta in model.parameters.items():
         assert name in rows, f"{model_id}.md has no table row for parameter '{name}'"
         assert float(rows[name]) == pytest.approx(meta.value, rel=1e-9), name
+
+
+@pytest.mark.parametrize("model_id", [m for m in MODEL_IDS if _calibrated(m)])
+def test_every_calibrated_parameter_has_a_checkable_claim(model_id):
+    """A parameter recorded as calibrated names a claim this repo can check: the claims are code
+    in models/notes/<id>_calibration.py (CLAIMS), one per calibrated parameter."""
+    assert set(_calibrated(model_id)) == set(notes_module(f"{model_id}_calibration").CLAIMS)
+
+
+@pytest.mark.parametrize(("model_id", "parameter"), CALIBRATED, ids=[p for _, p in CALIBRATED])
+def test_calibrated_claim_holds_across_recorded_interval(model_id, parameter):
+    """The recorded holds_for interval is honest: the claim holds at the value and at both
+    recorded ends (holds_for rounds them inwards)."""
+    meta = load_model(model_id, search=[ROOT / "models"]).parameters[parameter]
+    claim = notes_module(f"{model_id}_calibration").CLAIMS[parameter]
+    for value in (meta.calibrated.holds_for[0], meta.value, meta.calibrated.holds_for[1]):
+        assert claim({parameter: value}), (parameter, value)
