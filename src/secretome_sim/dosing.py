@@ -67,13 +67,17 @@ class InfusionSlot:
 
 @dataclass(frozen=True)
 class DepotSlot:
-    """A helper depot species releasing first-order into a species."""
+    """A helper depot species releasing first-order into a species.
+
+    Slots are numbered per target (the k-th distinct half-life of an arm's depots into that
+    species), and the release rate is an arm parameter, not part of the slot. So a sweep over a
+    half-life reuses one compiled model instead of compiling one per value.
+    """
 
     depot: str
     species: str
     compartment: str
     rate_parameter: str
-    rate: float
 
 
 @dataclass
@@ -200,11 +204,19 @@ def to_input_units(
     return convert(quantity, unit, molecular_weight=item.molecular_weight, volume=item.volume)
 
 
-def depot_slot(item: InputInfo, half_life: float) -> DepotSlot:
+def depot_slot(item: InputInfo, plan: ArmPlan, half_life: float) -> DepotSlot:
+    """The arm's depot for ``item.target`` with this exact half-life (new slot if none yet);
+    its release rate ln 2 / half-life goes into the arm's parameters."""
     rate = math.log(2) / half_life
-    tag = repr(float(half_life)).replace(".", "p").replace("-", "m").replace("+", "")
-    name = f"_depot_{item.target}_hl{tag}"
-    return DepotSlot(name, item.target, item.compartment or "", f"_krel{name}", rate)
+    mine = sorted((s for s in plan.depots if s.species == item.target), key=lambda s: s.depot)
+    for slot in mine:
+        if plan.parameters[slot.rate_parameter] == rate:
+            return slot
+    name = f"_depot_{item.target}_{len(mine)}"
+    slot = DepotSlot(name, item.target, item.compartment or "", f"_krel{name}")
+    plan.depots.add(slot)
+    plan.parameters[slot.rate_parameter] = rate
+    return slot
 
 
 def plan_arm(name: str, arm: Arm, scenario: Scenario, model: ModelDefinition) -> ArmPlan:
@@ -268,8 +280,7 @@ def _plan_dose(
             action: Action = "set" if item.kind == "species" else "parameter"
             plan.events += [DoseEvent(t, action, item.target, value, label) for t in starts]
         elif isinstance(dose, Depot):
-            slot = depot_slot(item, model_time(dose.half_life, model))
-            plan.depots.add(slot)
+            slot = depot_slot(item, plan, model_time(dose.half_life, model))
             burst = value * dose.burst_fraction
             for t in starts:
                 plan.events.append(DoseEvent(t, "add", slot.depot, value - burst, label))

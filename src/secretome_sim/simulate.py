@@ -95,7 +95,7 @@ def compile_model(
         )
     for slot in sorted(depots, key=lambda s: s.depot):
         rr.addSpecies(slot.depot, slot.compartment, initConcentration=0.0, forceRegenerate=False)
-        rr.addParameter(slot.rate_parameter, slot.rate, False)
+        rr.addParameter(slot.rate_parameter, 0.0, False)  # each arm sets its own rate
         rr.addReaction(
             f"_J{slot.depot}",
             [slot.depot],
@@ -280,7 +280,7 @@ def _preequilibrate(
     if not compiled.has_rate_rules and rate <= settings.tolerance and np.all(initial >= -1e-12):
         # a model shipped at its resting state: nothing to solve (and the solver costs ~0.3 s)
         report = SteadyState(True, "initial state", rate)
-        compiled._steady_states[key] = (initial, report)
+        _remember(compiled, key, initial, report)
         return report
     selections = list(rr.timeCourseSelections)
     tolerances = list(rr.integrator.getValue("absolute_tolerance"))
@@ -329,8 +329,20 @@ def _preequilibrate(
         report = SteadyState(found, "simulation", rate, message)
     rr.model.setTime(0.0)
     state = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
-    compiled._steady_states[key] = (state, report)
+    _remember(compiled, key, state, report)
     return report
+
+
+STEADY_STATE_CACHE = 64  # parameter sets remembered per compiled model (a sweep has many)
+
+
+def _remember(compiled: CompiledModel, key: tuple, state: np.ndarray, report: SteadyState) -> None:
+    """Cache a steady state; the oldest entry goes once the cache is full, so that a sweep over
+    100,000 parameter sets keeps a fixed memory footprint."""
+    cache = compiled._steady_states
+    cache[key] = (state, report)
+    while len(cache) > STEADY_STATE_CACHE:
+        del cache[next(iter(cache))]
 
 
 def _flush_dust(model: Any) -> None:

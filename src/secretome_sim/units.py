@@ -23,6 +23,9 @@ def registry() -> pint.UnitRegistry:
     # "1e9 particles/mL" never silently converts to a molar concentration.
     ureg.define("particle = [particle] = particles")
     ureg.define("cell = [cell] = cells")
+    # Quantities pickled for worker processes unpickle into pint's application registry: make
+    # that this one, or a worker's quantities could not be combined with ours.
+    pint.set_application_registry(ureg)
     return ureg
 
 
