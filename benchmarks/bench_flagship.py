@@ -19,7 +19,7 @@ import numpy as np
 
 from secretome_sim import load_scenario, run_scenario
 from secretome_sim.dosing import plan_arm, resolved_arms
-from secretome_sim.run import _reported_outputs, output_grid
+from secretome_sim.run import output_grid, reported_outputs
 from secretome_sim.simulate import compile_model, simulate_arm
 
 FLAGSHIP = Path(__file__).resolve().parents[1] / "scenarios" / "cardio_doxorubicin_cm.yaml"
@@ -42,7 +42,7 @@ def main() -> None:
 
     scenario = load_scenario(args.scenario)
     model = scenario.model_definition
-    outputs, _ = _reported_outputs(scenario, model)
+    outputs, _ = reported_outputs(scenario, model)
     plans = [plan_arm(n, a, scenario, model) for n, a in resolved_arms(scenario).items()]
     _, grid = output_grid(scenario, model)
     compiled = compile_model(model, plans, outputs, scenario.solver)

@@ -10,8 +10,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,24 +133,15 @@ def build_tables(
             series, grid = values[finite, k] * column.factor, times[finite]
             if len(series) == 0:
                 continue
-            for index, metric in enumerate(scenario.metrics):
-                if isinstance(metric, TimeAbove):
-                    if metric.outputs is not None and column.name not in metric.outputs:
-                        continue
-                    threshold = threshold_values[(index, column.name)]
-                    name = f"time_above_{threshold:g}"
-                    value = metric_functions.time_above(grid, series, threshold)
-                    unit = time_unit
-                else:
-                    name = metric
-                    value = metric_functions.SIMPLE_METRICS[metric](grid, series)
-                    unit = metric_functions.metric_unit(metric, column.unit, time_unit)
+            for name, unit, compute in metric_plan(
+                scenario.metrics, column, time_unit, threshold_values
+            ):
                 rows.append(
                     {
                         "arm": arm,
                         "output": column.name,
                         "metric": name,
-                        "value": value,
+                        "value": compute(grid, series),
                         "unit": unit,
                     }
                 )
@@ -168,6 +161,32 @@ def build_tables(
         table["change"] = np.nan
         table["percent_change"] = np.nan
     return trajectories, table[METRIC_COLUMNS]
+
+
+def metric_plan(
+    metrics: list,
+    column: OutputColumn,
+    time_unit: str,
+    threshold_values: dict[tuple[int, str], float],
+) -> list[tuple[str, str, Callable[[np.ndarray, np.ndarray], float]]]:
+    """(name, unit, function of (times, values)) for each metric of one output column; a
+    ``time_above`` metric applies only to the outputs it lists. Runs and sweeps share this."""
+    plan = []
+    for index, metric in enumerate(metrics):
+        if isinstance(metric, TimeAbove):
+            if metric.outputs is not None and column.name not in metric.outputs:
+                continue
+            threshold = threshold_values[(index, column.name)]
+            function = partial(_time_above, threshold=threshold)
+            plan.append((f"time_above_{threshold:g}", time_unit, function))
+        else:
+            unit = metric_functions.metric_unit(metric, column.unit, time_unit)
+            plan.append((metric, unit, metric_functions.SIMPLE_METRICS[metric]))
+    return plan
+
+
+def _time_above(times: np.ndarray, values: np.ndarray, threshold: float) -> float:
+    return metric_functions.time_above(times, values, threshold)
 
 
 # --------------------------------------------------------------------------- run folder

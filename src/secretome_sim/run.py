@@ -42,7 +42,7 @@ def run_scenario(
     started = datetime.now(UTC)
     tick = clock.perf_counter()
     model: ModelDefinition = scenario.model_definition
-    outputs, columns = _reported_outputs(scenario, model)
+    outputs, columns = reported_outputs(scenario, model)
     display_unit = f"{scenario.time.end.units:~}"
     display_times, model_times = output_grid(scenario, model)
     arms = resolved_arms(scenario)
@@ -102,7 +102,7 @@ def output_grid(scenario: Scenario, model: ModelDefinition) -> tuple[np.ndarray,
     return grid, grid * factor
 
 
-def _reported_outputs(
+def reported_outputs(
     scenario: Scenario, model: ModelDefinition
 ) -> tuple[list[OutputInfo], list[OutputColumn]]:
     requested = scenario.outputs or list(model.outputs)
@@ -120,7 +120,7 @@ def _reported_outputs(
     return outputs, columns
 
 
-def _thresholds(scenario: Scenario, columns: list[OutputColumn], model: ModelDefinition) -> dict:
+def thresholds(scenario: Scenario, columns: list[OutputColumn], model: ModelDefinition) -> dict:
     values = {}
     for index, metric in enumerate(scenario.metrics):
         if not isinstance(metric, TimeAbove):
@@ -171,7 +171,7 @@ def _assemble(
         layout.display_times,
         columns,
         display_unit,
-        _thresholds(scenario, columns, model),
+        thresholds(scenario, columns, model),
     )
     start, end = model_times[0], model_times[-1]
     slack = event_tolerance(start, end)

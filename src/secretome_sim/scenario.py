@@ -319,6 +319,7 @@ class Scenario(Strict):
     reference_arm: str | None = None
     preequilibrate: bool | Preequilibration = False
     solver: Solver = Solver()
+    sweep: SweepSpec | None = None  # used by `secretome-sim sweep`; `run` runs the nominal arms
 
     _source: Path | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
@@ -348,3 +349,9 @@ class Scenario(Strict):
         if isinstance(self.preequilibrate, Preequilibration):
             return self.preequilibrate if self.preequilibrate.enabled else None
         return Preequilibration() if self.preequilibrate else None
+
+
+# The sweep schema builds on the types above; Scenario refers to it by name.
+from .sweep_spec import SweepSpec  # noqa: E402
+
+Scenario.model_rebuild()

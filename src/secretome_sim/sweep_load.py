@@ -1,0 +1,126 @@
+"""Sweep file -> a checked ``Sweep``: the scenario, its resolved factors, and what to keep.
+
+A sweep comes from a scenario's ``sweep:`` section or from its own file naming the scenario
+(``scenario:``, relative to the sweep file). Every problem is reported at once, located in the
+file that has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Issue, ScenarioError, did_you_mean
+from .loader import load_scenario
+from .scenario import Metric, OutputSpec, Scenario
+from .sweep_factors import Factor, resolve_factors
+from .sweep_spec import SweepFile, SweepSpec
+from .validation import validate_document
+from .yaml_source import Positions, load_yaml_file, position_of
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep, ready to run."""
+
+    scenario: Scenario
+    spec: SweepSpec
+    factors: list[Factor]
+    arms: list[str]
+    outputs: list[str]
+    metrics: list[Metric]
+    source: Path | None  # the file the sweep section came from
+    text: str | None  # that file's text (kept with the results)
+
+    @property
+    def sweep_id(self) -> str:
+        if self.source is not None and self.source != self.scenario.source:
+            return self.source.stem
+        return self.scenario.scenario_id
+
+    def fingerprint(self) -> str:
+        """Identifies what the sweep computes: scenario, model and sweep spec. A resumed sweep
+        must have the same fingerprint as the one that started the folder."""
+        model = self.scenario.model_definition
+        content = {
+            "scenario": self.scenario.model_dump(mode="json", exclude={"sweep"}),
+            "model": model.sha256,
+            "spec": self.spec.model_dump(mode="json"),
+        }
+        text = json.dumps(content, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_sweep(path: str | Path, *, models_dir: str | Path | None = None) -> Sweep:
+    """Read a scenario with a ``sweep:`` section, or a sweep file with ``scenario:``."""
+    path = Path(path)
+    data, positions, text = load_yaml_file(path)
+    if isinstance(data, dict) and "scenario" in data and "arms" not in data:
+        spec, issues = validate_document(SweepFile, data, positions, str(path))
+        if issues:
+            raise ScenarioError(issues)
+        assert spec is not None
+        scenario_path = (path.parent / spec.scenario).resolve()
+        if not scenario_path.exists():
+            line, column = position_of(positions, ("scenario",))
+            message = f"scenario file {spec.scenario} not found (looked for {scenario_path})"
+            raise ScenarioError([Issue(str(path), line, column, ("scenario",), message)])
+        scenario = load_scenario(scenario_path, models_dir=models_dir)
+        spec = SweepSpec.model_validate(spec.model_dump(exclude={"scenario"}))
+        return build_sweep(scenario, spec, (str(path), (), positions), path, text)
+    scenario = load_scenario(path, models_dir=models_dir)
+    if scenario.sweep is None:
+        message = (
+            "this scenario has no 'sweep:' section; add one, or write a sweep file with "
+            "'scenario: <path>' and factors (see the README)"
+        )
+        raise ScenarioError([Issue(str(path), None, None, ("sweep",), message)])
+    return build_sweep(scenario, scenario.sweep, (str(path), ("sweep",), positions), path, text)
+
+
+def build_sweep(
+    scenario: Scenario,
+    spec: SweepSpec | dict[str, Any],
+    where: tuple[str, tuple, Positions] | None = None,
+    source: Path | None = None,
+    text: str | None = None,
+) -> Sweep:
+    """Check a sweep spec against a loaded scenario (the API entry for sweeps built in code)."""
+    filename, base, positions = where or ("<sweep>", (), {})
+    if isinstance(spec, dict):
+        checked, issues = validate_document(SweepSpec, spec, positions, filename)
+        if issues:
+            raise ScenarioError(issues)
+        assert checked is not None
+        spec = checked
+    factors, issues = resolve_factors(
+        spec.factors, scenario, (filename, (*base, "factors"), positions)
+    )
+
+    def issue(key: tuple, message: str, hint: str | None = None) -> None:
+        line, column = position_of(positions, (*base, *key))
+        issues.append(Issue(filename, line, column, (*base, *key), message, hint))
+
+    arms = list(spec.arms or scenario.arms)
+    for index, arm in enumerate(arms):
+        if arm not in scenario.arms:
+            issue(
+                ("arms", index), f"no arm '{arm}' in the scenario", did_you_mean(arm, scenario.arms)
+            )
+    entries = scenario.outputs or list(scenario.model_definition.outputs)
+    available = [e.name if isinstance(e, OutputSpec) else e for e in entries]
+    outputs = list(spec.outputs or available)
+    for index, output in enumerate(outputs):
+        if output not in available:
+            issue(
+                ("outputs", index),
+                f"'{output}' is not among the scenario's outputs ({', '.join(available)})",
+                did_you_mean(output, available),
+            )
+    if issues:
+        raise ScenarioError(issues)
+    metrics = list(spec.metrics or scenario.metrics)
+    return Sweep(scenario, spec, factors, arms, outputs, metrics, source, text)

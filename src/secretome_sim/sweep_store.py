@@ -1,0 +1,221 @@
+"""A sweep's folder on disk: written chunk by chunk, never corrupt, resumable.
+
+Layout::
+
+    sweep.json              what is being computed (fingerprint, factors, columns, chunking)
+    design.csv              every point's factor values, written before any point runs
+    chunks/chunk-000012.parquet   the rows of chunk 12, each file complete or absent
+    trajectories.zarr       optional: value[point, arm, time, output], written chunk by chunk
+    results.parquet, results.csv, summary.json   consolidated at the end
+
+Every file is written to a temporary name in its folder and renamed into place, so a sweep
+killed at any moment leaves finished chunks intact and no half-written file. A chunk's table
+file is its commit record: it is renamed into place after the chunk's trajectories are stored,
+so ``--resume`` reruns exactly the chunks without one (rewriting their trajectory block).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import SecretomeError
+
+CHUNK_FILE = re.compile(r"^chunk-(\d{6})\.parquet$")
+
+
+class SweepFolderError(SecretomeError):
+    """The sweep folder cannot be used as asked (exists, belongs to another sweep, ...)."""
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temporary_path)`` then rename the result onto ``path`` in one step."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class SweepStore:
+    """Create or reopen a sweep folder; store chunks; consolidate the results."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any]):
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self.chunks = self.folder / "chunks"
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(
+        cls,
+        folder: str | Path,
+        manifest: dict[str, Any],
+        design: pd.DataFrame,
+        *,
+        resume: bool,
+        trajectory_layout: dict[str, Any] | None,
+    ) -> SweepStore:
+        """A new folder (must not exist or be empty) or, with ``resume``, the folder of the same
+        sweep (same fingerprint) started earlier."""
+        folder = Path(folder)
+        store = cls(folder, manifest)
+        existing = folder / "sweep.json"
+        if resume and existing.exists():
+            previous = json.loads(existing.read_text(encoding="utf-8"))
+            if previous.get("fingerprint") != manifest["fingerprint"]:
+                raise SweepFolderError(
+                    f"{folder} holds a different sweep (fingerprint {previous.get('fingerprint')}"
+                    f", this one is {manifest['fingerprint']}): the scenario, model or sweep "
+                    "spec changed since it started; use a new --out folder"
+                )
+            store.manifest = {**manifest, "chunk_size": previous["chunk_size"]}
+            return store
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            hint = "" if resume else "; pass --resume to continue the sweep it holds"
+            raise SweepFolderError(
+                f"sweep folder {folder} already exists and is not a sweep to resume{hint}"
+                if resume and not existing.exists()
+                else f"sweep folder {folder} already exists and is not empty{hint}"
+            )
+        # Built in a hidden sibling and renamed into place: the folder appears whole or not at all
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+        try:
+            staging.chmod(0o777 & ~_umask())
+            (staging / "chunks").mkdir()
+            design.to_csv(staging / "design.csv", index=False)
+            if trajectory_layout is not None:
+                _create_trajectory_store(staging / "trajectories.zarr", trajectory_layout, manifest)
+            text = json.dumps(manifest, indent=2, default=str) + "\n"
+            (staging / "sweep.json").write_text(text, encoding="utf-8")
+            if folder.exists():
+                folder.rmdir()  # empty, checked above
+            os.replace(staging, folder)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return store
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self.manifest["chunk_size"])
+
+    def write_json(self, name: str, content: dict[str, Any]) -> None:
+        text = json.dumps(content, indent=2, default=str) + "\n"
+        write_atomically(self.folder / name, lambda p: p.write_text(text, encoding="utf-8"))
+
+    # ----------------------------------------------------------------- chunks
+    def done_chunks(self) -> set[int]:
+        """Chunks whose table file is in place (complete by construction)."""
+        return {
+            int(m.group(1))
+            for name in os.listdir(self.chunks)
+            if (m := CHUNK_FILE.match(name)) is not None
+        }
+
+    def chunk_path(self, chunk: int) -> Path:
+        return self.chunks / f"chunk-{chunk:06d}.parquet"
+
+    def write_chunk(self, chunk: int, table: pd.DataFrame, trajectories: np.ndarray | None) -> None:
+        """Trajectories first, then the table file (the commit record)."""
+        if trajectories is not None:
+            import zarr
+
+            array = zarr.open_array(self.folder / "trajectories.zarr" / "value", mode="r+")
+            start = chunk * self.chunk_size
+            array[start : start + trajectories.shape[0]] = trajectories
+        write_atomically(self.chunk_path(chunk), lambda p: table.to_parquet(p, index=False))
+
+    def iter_chunks(self) -> Any:
+        """Each finished chunk's table, in chunk order (one at a time: bounded memory)."""
+        for chunk in sorted(self.done_chunks()):
+            yield pd.read_parquet(self.chunk_path(chunk))
+
+    # ----------------------------------------------------------------- consolidation
+    def consolidate(self) -> None:
+        """results.parquet and results.csv from the chunk files, streamed, each atomic."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def parquet(path: Path) -> None:
+            writer = None
+            try:
+                for table in self.iter_chunks():
+                    arrow = pa.Table.from_pandas(table, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(path, arrow.schema)
+                    writer.write_table(arrow.cast(writer.schema))
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        def csv(path: Path) -> None:
+            with path.open("w", encoding="utf-8", newline="") as handle:
+                for index, table in enumerate(self.iter_chunks()):
+                    table.to_csv(handle, index=False, header=index == 0)
+
+        write_atomically(self.folder / "results.parquet", parquet)
+        write_atomically(self.folder / "results.csv", csv)
+
+
+def _create_trajectory_store(path: Path, layout: dict[str, Any], manifest: dict) -> None:
+    """An empty value[point, arm, time, output] array (NaN until a chunk fills its block),
+    chunked like the sweep so that each chunk writes its own block; xarray opens it."""
+    import zarr
+
+    points, arms, times, outputs = (
+        layout["points"],
+        layout["arms"],
+        layout["times"],
+        layout["outputs"],
+    )
+    chunk = int(manifest["chunk_size"])
+    root = zarr.open_group(path, mode="w")
+    value = root.create_array(
+        "value",
+        shape=(points, len(arms), len(times), len(outputs)),
+        chunks=(chunk, len(arms), len(times), len(outputs)),
+        dtype="f8",
+        fill_value=np.nan,
+        dimension_names=("point", "arm", "time", "output"),
+    )
+    value.attrs.update(
+        {
+            "units": layout["units"],
+            "time_unit": layout["time_unit"],
+            "description": "model predictions, not measurements; NaN where a point failed",
+        }
+    )
+    coordinates = {
+        "point": np.arange(points, dtype=np.int64),
+        "arm": np.array(arms, dtype=str),
+        "time": np.asarray(times, dtype=float),
+        "output": np.array(outputs, dtype=str),
+    }
+    for name, values in coordinates.items():
+        array = root.create_array(
+            name, shape=values.shape, dtype=values.dtype, dimension_names=(name,)
+        )
+        array[:] = values
