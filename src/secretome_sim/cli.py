@@ -27,8 +27,11 @@ examples:
   secretome-sim models show secretome_delivery
   secretome-sim validate scenarios/delivery_hydrogel_vs_bolus.yaml
   secretome-sim run scenarios/delivery_hydrogel_vs_bolus.yaml
+  secretome-sim sweep scenarios/sweep_angio_vegf_plgf.yaml --workers 2
+  secretome-sim sweep scenarios/sweep_angio_vegf_plgf.yaml --resume --out results/x/sweep-1
 
-exit codes: 0 ok, 1 simulation failed (completed arms kept), 2 invalid input (nothing written)
+exit codes: 0 ok, 1 simulation failed (completed arms or points kept), 2 invalid input
+(nothing written), 130 interrupted
 """
 
 
@@ -66,6 +69,61 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plot", action="store_true", help="skip trajectories.png")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the run folder")
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a parameter/dose sweep and write a sweep folder",
+        description="Run the sweep in SCENARIO (its 'sweep:' section, or a sweep file with "
+        "'scenario: <path>') at every design point: grid, Latin hypercube or Sobol. Writes "
+        "sweep.json, design.csv, chunks/ (one file per finished chunk), results.parquet and "
+        "results.csv (one row per point and arm: factor values, status, message, metrics), "
+        "summary.json (failures and their reasons), fits.csv (Hill/Emax fits when one dose "
+        "factor varies) and plots/. A point whose simulation fails is recorded and the sweep "
+        "goes on. Interrupted? Rerun with --resume and the same --out: finished chunks are "
+        "kept, the rest run.",
+    )
+    sweep.add_argument("scenario", type=Path, help="scenario with a sweep: section, or sweep file")
+    sweep.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="sweep folder (default results/<sweep-id>/sweep-<timestamp>/); with --resume, "
+        "the folder of the sweep to continue",
+    )
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes to use (default: every usable core; 1 runs in this process)",
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run on Dask: a scheduler address such as tcp://host:8786, or 'local' for a "
+        "local cluster of --workers processes (needs: pip install 'secretome-sim[dask]')",
+    )
+    sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out, redoing only chunks that did not finish",
+    )
+    sweep.add_argument(
+        "--save-trajectories",
+        action="store_true",
+        default=None,
+        help="also keep every trajectory in trajectories.zarr (point x arm x time x output; "
+        "open with xarray); needed for uncertainty bands",
+    )
+    sweep.add_argument(
+        "--chunk-size", type=int, metavar="N", help="points per chunk (default: automatic, <= 50)"
+    )
+    sweep.add_argument(
+        "--progress",
+        choices=["auto", "bar", "plain", "none"],
+        default="auto",
+        help="a progress bar on a terminal, plain lines otherwise (auto), or none",
+    )
+    sweep.add_argument("--no-plot", action="store_true", help="skip plots/")
+
     validate = commands.add_parser(
         "validate",
         help="check a scenario without running it",
@@ -99,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, argv)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "sweep":
+            return _sweep(args, argv)
         return _models(args)
     except SecretomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -150,6 +210,63 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     print(f"\nresults written to {folder}")
     print("note: model predictions from a simplified model, not measurements")
     return 0
+
+
+def _sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from .sweep import default_sweep_folder, run_sweep
+    from .sweep_load import load_sweep
+
+    if args.workers is not None and args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.resume and args.out is None:
+        print(
+            "error: --resume needs --out DIR, the folder of the sweep to continue", file=sys.stderr
+        )
+        return 2
+    command = "secretome-sim " + shlex.join(argv if argv is not None else sys.argv[1:])
+    sweep = load_sweep(args.scenario, models_dir=args.models_dir)
+    folder = args.out if args.out is not None else default_sweep_folder(sweep)
+    if args.progress != "none":
+        print(f"sweep folder: {folder}", file=sys.stderr)
+    try:
+        result = run_sweep(
+            sweep,
+            out=folder,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            save_trajectories=args.save_trajectories,
+            chunk_size=args.chunk_size,
+            progress=args.progress,
+            plots=not args.no_plot,
+            command=command,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted; finished chunks are saved: rerun with --resume --out {folder}",
+            file=sys.stderr,
+        )
+        return 130
+    summary = result.summary
+    print(
+        f"{sweep.sweep_id}: {summary['points']} points x {len(sweep.arms)} arms, "
+        f"{summary['rows_ok']} rows ok, {summary['rows_failed']} failed"
+        + (
+            f" ({summary['resumed_points']} points resumed from before)"
+            if summary["resumed_points"]
+            else ""
+        )
+    )
+    for reason in summary["failure_reasons"]:
+        print(f"  failed x{reason['count']}: {reason['example']}")
+    note = summary.get("dose_response", {})
+    if result.fits is not None:
+        fits = result.folder / "fits.csv"
+        print(f"dose-response fits against '{note['factor']}' ({note['why']}): {fits}")
+    print(f"\nresults written to {result.folder}")
+    print("note: model predictions from a simplified model, not measurements")
+    return 1 if summary["rows_failed"] else 0
 
 
 def _print_summary(result) -> None:

@@ -99,6 +99,8 @@ class Factor:
             return str(quantity)
         q = parse_quantity(quantity)
         if self.unit:
+            if q.dimensionless:  # a plain number is in the factor's unit
+                return float(q.magnitude)
             return float(q.to(self.unit).magnitude)
         if not q.dimensionless:
             raise UnitError(f"expected a plain number, got {format_quantity(q)}")
@@ -147,7 +149,8 @@ class Factor:
 
 # --------------------------------------------------------------------------- resolving
 def parse_path(text: str) -> KeyPath:
-    """``arms.dox.doses[0].amount`` -> ``('arms', 'dox', 'doses', 0, 'amount')``."""
+    """``arms.dox.doses[0].amount`` (or ``arms.dox.doses.0.amount``, which needs no quotes
+    inside YAML braces) -> ``('arms', 'dox', 'doses', 0, 'amount')``."""
     parts: list[str | int] = []
     for piece in text.strip().split("."):
         match = _INDEX.match(piece)
@@ -156,7 +159,8 @@ def parse_path(text: str) -> KeyPath:
                 f"cannot read path {text!r}: write names joined by '.', list items as [index], "
                 "e.g. arms.dox.doses[0].amount"
             )
-        parts.append(match.group(1))
+        name = match.group(1)
+        parts.append(int(name) if name.isdigit() else name)  # doses.0 == doses[0]
         parts += [int(i) for i in re.findall(r"\[(\d+)\]", match.group(2))]
     return tuple(parts)
 

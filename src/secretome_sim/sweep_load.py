@@ -58,7 +58,7 @@ def load_sweep(path: str | Path, *, models_dir: str | Path | None = None) -> Swe
     """Read a scenario with a ``sweep:`` section, or a sweep file with ``scenario:``."""
     path = Path(path)
     data, positions, text = load_yaml_file(path)
-    if isinstance(data, dict) and "scenario" in data and "arms" not in data:
+    if isinstance(data, dict) and "scenario" in data and "model" not in data:
         spec, issues = validate_document(SweepFile, data, positions, str(path))
         if issues:
             raise ScenarioError(issues)

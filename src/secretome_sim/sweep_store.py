@@ -210,12 +210,15 @@ def _create_trajectory_store(path: Path, layout: dict[str, Any], manifest: dict)
     )
     coordinates = {
         "point": np.arange(points, dtype=np.int64),
-        "arm": np.array(arms, dtype=str),
+        "arm": np.array(arms, dtype=object),
         "time": np.asarray(times, dtype=float),
-        "output": np.array(outputs, dtype=str),
+        "output": np.array(outputs, dtype=object),
     }
     for name, values in coordinates.items():
         array = root.create_array(
-            name, shape=values.shape, dtype=values.dtype, dimension_names=(name,)
+            name,
+            shape=values.shape,
+            dtype=str if values.dtype == object else values.dtype,  # str: variable-length UTF-8
+            dimension_names=(name,),
         )
         array[:] = values

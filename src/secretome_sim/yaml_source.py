@@ -54,6 +54,11 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         message = f"malformed YAML: {problem}" + (f" ({context})" if context else "")
+        if "flow mapping" in str(context) and "got '['" in str(problem):
+            message += (
+                "; inside { } a value containing [ ] must be quoted, e.g. "
+                "path: 'arms.a.doses[0].amount' (or write arms.a.doses.0.amount)"
+            )
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
         raise ScenarioError([Issue(filename, line, column, (), message)]) from None
