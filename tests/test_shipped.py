@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import notes_module
 
 from secretome_sim import load_scenario, run_scenario
@@ -14,7 +15,10 @@ from secretome_sim.models import list_models, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_IDS = sorted(p.stem for p in (ROOT / "models").glob("*.yaml"))
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+ALL_FILES = sorted((ROOT / "scenarios").glob("*.yaml"))
+# sweep files name a scenario ("scenario: x.yaml") instead of a model (as load_sweep decides)
+SWEEPS = [p for p in ALL_FILES if "model" not in (yaml.safe_load(p.read_text("utf-8")) or {})]
+SCENARIOS = [p for p in ALL_FILES if p not in SWEEPS]
 
 
 def _calibrated(model_id: str) -> list[str]:
@@ -72,6 +76,19 @@ def test_shipped_scenarios_validate_and_run(path):
     assert result.completed
     assert np.isfinite(result.trajectories["value"]).all()
     assert set(result.arms) == set(scenario.arms)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_shipped_sweeps_run_without_failures(path, tmp_path):
+    """Every example sweep in scenarios/ loads and runs on 2 workers with no failed point."""
+    from secretome_sim.sweep import run_sweep
+
+    result = run_sweep(path, out=tmp_path / "sweep", workers=2, progress="none", plots=False)
+    table = result.table
+    assert result.summary["rows_failed"] == 0
+    assert len(table) == result.summary["points"] * len(result.sweep.arms)
+    metrics = [c for c in table.columns if "." in c]
+    assert np.isfinite(table[metrics].to_numpy()).all()
 
 
 def test_flagship_directions():

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ONE_COMPARTMENT
 
 from secretome_sim import ScenarioError
 from secretome_sim.cli import main
@@ -27,8 +28,6 @@ from secretome_sim.sweep import run_sweep
 from secretome_sim.sweep_design import design_table
 from secretome_sim.sweep_load import load_sweep
 from secretome_sim.sweep_store import SweepFolderError
-
-from conftest import ONE_COMPARTMENT
 
 BASE = f"""\
 model: {ONE_COMPARTMENT}
@@ -84,7 +83,9 @@ def test_lhs_is_seeded_bounded_and_stratified(sweep_file):
         samples: 40
         seed: {seed}
         factors:
-          amount: {{path: "arms.a.doses[0].amount", distribution: {{type: uniform, low: 2 nM, high: 6 nM}}}}
+          amount:
+            path: arms.a.doses[0].amount
+            distribution: {{type: uniform, low: 2 nM, high: 6 nM}}
           k: {{path: parameters.k_el, distribution: {{type: loguniform, low: 0.01, high: 1}}}}
         """
     first = load_sweep(sweep_file(section.format(seed=7)))
@@ -109,7 +110,9 @@ def test_sobol_needs_a_power_of_two_and_is_reproducible(sweep_file):
         seed: 3
         factors:
           k: {{path: parameters.k_el, range: {{low: 0.05, high: 0.5}}}}
-          mean_amount: {{path: "arms.a.doses[0].amount", distribution: {{type: normal, mean: 10 nM, sd: 2 nM, low: 5 nM, high: 14 nM}}}}
+          mean_amount:
+            path: arms.a.doses[0].amount
+            distribution: {{type: normal, mean: 10 nM, sd: 2 nM, low: 5 nM, high: 14 nM}}
         """
     sweep = load_sweep(sweep_file(section.format(n=64)))
     design = design_table(sweep.factors, sweep.spec)
@@ -162,7 +165,8 @@ def test_every_point_matches_the_closed_form(sweep_file, tmp_path):
     expected = table["amount"] * np.exp(-table["k"] * 24)
     np.testing.assert_allclose(table["conc.final"], expected, rtol=1e-6)
     hours = np.arange(25.0)  # AUC is the trapezoid rule on the output grid
-    auc = [np.trapezoid(a * np.exp(-k * hours), hours) for a, k in zip(table.amount, table.k)]
+    pairs = zip(table["amount"], table["k"], strict=True)
+    auc = [np.trapezoid(a * np.exp(-k * hours), hours) for a, k in pairs]
     np.testing.assert_allclose(table["conc.auc"], auc, rtol=1e-6)
 
 
@@ -249,7 +253,9 @@ def test_serial_processes_and_dask_give_identical_tables(sweep_file, tmp_path):
         seed: 11
         chunk_size: 4
         factors:
-          amount: {path: "arms.a.doses[0].amount", distribution: {type: loguniform, low: 0.1 nM, high: 100 nM}}
+          amount:
+            path: arms.a.doses[0].amount
+            distribution: {type: loguniform, low: 0.1 nM, high: 100 nM}
           k: {path: parameters.k_el, range: {low: 0.01, high: 1, scale: log}}
         """
     )
@@ -455,7 +461,9 @@ def test_cli_sweep_end_to_end(sweep_file, tmp_path, capsys):
     path = sweep_file(
         """
         factors:
-          amount: {path: "arms.a.doses[0].amount", range: {low: 0.1 nM, high: 100 nM, count: 7, scale: log}}
+          amount:
+            path: arms.a.doses[0].amount
+            range: {low: 0.1 nM, high: 100 nM, count: 7, scale: log}
         """
     )
     out = tmp_path / "cli"
