@@ -6,6 +6,7 @@ Numbers are checked against closed forms of the one-compartment test model
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -238,9 +239,53 @@ def test_sweep_file_names_its_scenario(write_scenario, tmp_path):
     )
     with pytest.raises(ScenarioError, match=r"my_sweep.yaml:4:\d+: arms\[1\]: no arm 'c'"):
         load_sweep(own)
-    missing = write_scenario("scenario: nope.yaml\nfactors: {}\n", name="s2.yaml")
-    with pytest.raises(ScenarioError, match="factors: "):
+    missing = write_scenario(
+        "scenario: nope.yaml\nfactors:\n  k: {path: parameters.k_el, values: [0.1]}\n",
+        name="s2.yaml",
+    )
+    with pytest.raises(ScenarioError, match=r"s2.yaml:1:1: scenario: scenario file nope.yaml not"):
         load_sweep(missing)
+
+
+LEVEL_DOSE = "{type: set_level, target: level, value: 1, time: 1 h}"
+
+
+def test_percent_values_are_converted_not_read_as_plain_numbers(sweep_file, tmp_path):
+    """'50 %' of a dimensionless level is 0.5, while a plain 0.5 is in the factor's unit."""
+    path = sweep_file(
+        """
+        factors:
+          level: {path: arms.a.doses.1.value, values: [50 %, 0.25]}
+        arms: [a]
+        """,
+        base=BASE.replace(
+            "amount: 10 nM, time: 0 h}",
+            "amount: 10 nM, time: 0 h}\n      - " + LEVEL_DOSE,
+        ),
+    )
+    sweep = load_sweep(path)
+    assert design_table(sweep.factors, sweep.spec)["level"].tolist() == [0.5, 0.25]
+
+
+def test_an_unexpected_error_at_one_point_is_recorded(write_scenario, tmp_path):
+    """An inhibitor at 1e200 x its IC50 with hill 2 overflows (OverflowError, not a solver
+    error): that point is failed, the others run."""
+    path = write_scenario(
+        BASE
+        + textwrap.dedent(
+            """              c:
+                perturbations:
+                  - {type: inhibitor, parameter: k_el, concentration: 1 nM, ic50: 1 nM, hill: 2}
+            sweep:
+              factors:
+                c: {path: arms.c.perturbations.0.concentration, values: [1 nM, 1.0e200 nM, 3 nM]}
+              arms: [c]
+            """
+        )
+    )
+    table = quiet(path, tmp_path, workers=1).table
+    assert table["status"].tolist() == ["ok", "failed", "ok"]
+    assert table["message"][1].startswith("OverflowError")
 
 
 # --------------------------------------------------------------------------- backends
@@ -373,10 +418,12 @@ def test_a_killed_sweep_resumes_from_the_command_line(sweep_file, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     survived = len(list((out / "chunks").glob("chunk-*.parquet")))
-    assert survived >= 3
+    assert 3 <= survived < 12  # killed in the middle
     for chunk in (out / "chunks").glob("chunk-*.parquet"):
         assert len(pd.read_parquet(chunk)) == 2  # every file that exists is complete
     assert main(["sweep", str(path), "--out", str(out), "--resume", "--progress", "none"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_points"] == survived  # finished chunks were not run again
     table = pd.read_parquet(out / "results.parquet")
     assert table["point"].tolist() == sorted(list(range(12)) * 2)
     expected = table["amount"] * np.exp(-table["k"] * 24)
@@ -393,6 +440,23 @@ def test_resume_refuses_a_folder_of_another_sweep(sweep_file, tmp_path):
     changed = sweep_file(GRID_12.replace("0.2]", "0.3]"))
     with pytest.raises(SweepFolderError, match="holds a different sweep"):
         quiet(changed, tmp_path, workers=1, resume=True)
+
+
+def test_resume_refuses_a_changed_model_metadata(write_scenario, tmp_path):
+    """A molecular weight changed between start and resume would mix two models' numbers."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(ONE_COMPARTMENT.parent, models)
+    text = BASE.replace(str(ONE_COMPARTMENT), str(models / "one_compartment.yaml"))
+    path = write_scenario(
+        text + "sweep:\n  factors:\n    k: {path: parameters.k_el, values: [0.1]}\n"
+    )
+    quiet(path, tmp_path, workers=1)
+    meta = models / "one_compartment.yaml"
+    meta.write_text(meta.read_text().replace("500 g/mol", "250 g/mol"))
+    with pytest.raises(SweepFolderError, match="holds a different sweep"):
+        quiet(path, tmp_path, workers=1, resume=True)
 
 
 # --------------------------------------------------------------------------- outputs

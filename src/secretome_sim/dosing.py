@@ -69,9 +69,9 @@ class InfusionSlot:
 class DepotSlot:
     """A helper depot species releasing first-order into a species.
 
-    Slots are numbered per target (the k-th distinct half-life of an arm's depots into that
-    species), and the release rate is an arm parameter, not part of the slot. So a sweep over a
-    half-life reuses one compiled model instead of compiling one per value.
+    Slots are numbered per target (the k-th depot dose of an arm into that species), and the
+    release rate is an arm parameter, not part of the slot. So a sweep over a half-life reuses
+    one compiled model, with the same state layout (and so the same numbers) at every point.
     """
 
     depot: str
@@ -205,17 +205,14 @@ def to_input_units(
 
 
 def depot_slot(item: InputInfo, plan: ArmPlan, half_life: float) -> DepotSlot:
-    """The arm's depot for ``item.target`` with this exact half-life (new slot if none yet);
-    its release rate ln 2 / half-life goes into the arm's parameters."""
-    rate = math.log(2) / half_life
-    mine = sorted((s for s in plan.depots if s.species == item.target), key=lambda s: s.depot)
-    for slot in mine:
-        if plan.parameters[slot.rate_parameter] == rate:
-            return slot
-    name = f"_depot_{item.target}_{len(mine)}"
+    """A new depot for ``item.target`` (one per depot dose of the arm, so the compiled model's
+    layout does not depend on the half-lives); its release rate ln 2 / half-life goes into the
+    arm's parameters."""
+    ordinal = sum(s.species == item.target for s in plan.depots)
+    name = f"_depot_{item.target}_{ordinal}"
     slot = DepotSlot(name, item.target, item.compartment or "", f"_krel{name}")
     plan.depots.add(slot)
-    plan.parameters[slot.rate_parameter] = rate
+    plan.parameters[slot.rate_parameter] = math.log(2) / half_life
     return slot
 
 

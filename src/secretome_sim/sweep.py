@@ -96,13 +96,17 @@ def run_sweep(
     keep_trajectories = (
         sweep.spec.save_trajectories if save_trajectories is None else bool(save_trajectories)
     )
+    folder = Path(out) if out is not None else default_sweep_folder(sweep)
+    if resume and (folder / "sweep.json").exists():
+        # the folder decides: a resumed sweep keeps trajectories exactly when its start did
+        keep_trajectories = (folder / "trajectories.zarr").exists()
     workers = workers or default_workers()
     backend = "dask" if scheduler else ("serial" if workers == 1 else "processes")
     design = design_table(sweep.factors, sweep.spec)
     n_points = len(design)
     size = chunk_size or sweep.spec.chunk_size or auto_chunk_size(n_points, workers)
     job = SweepJob(
-        sweep.fingerprint(),
+        f"{sweep.fingerprint()}-trajectories{int(keep_trajectories)}",
         sweep.scenario,
         sweep.factors,
         sweep.arms,
@@ -111,7 +115,6 @@ def run_sweep(
         keep_trajectories,
     )
     layout = _layout(job)
-    folder = Path(out) if out is not None else default_sweep_folder(sweep)
     manifest = _manifest(sweep, job, layout, n_points, size, command, started)
     store = SweepStore.open(
         folder,
@@ -121,13 +124,6 @@ def run_sweep(
         trajectory_layout=layout if keep_trajectories else None,
     )
     size = store.chunk_size
-    if resume and keep_trajectories and not (folder / "trajectories.zarr").exists():
-        from .sweep_store import SweepFolderError
-
-        raise SweepFolderError(
-            f"{folder} was started without trajectories; resume it without "
-            "--save-trajectories, or start a new folder"
-        )
     n_chunks = math.ceil(n_points / size)
     done = store.done_chunks()
     remaining = [c for c in range(n_chunks) if c not in done]
@@ -147,6 +143,7 @@ def run_sweep(
             bar.update(len(result.table) // max(1, len(sweep.arms)))
     finally:
         bar.close()
+        results.close()  # on an interrupt: stop the workers now, not at garbage collection
     store.consolidate()
     summary = _summary(store, sweep, n_points, backend, workers, size, already, tick, started)
     fits, fit_note = _fits(store.folder, sweep, design)
@@ -219,7 +216,8 @@ def _manifest(sweep, job, layout, n_points, size, command, started) -> dict[str,
     spec = sweep.spec
     return {
         "secretome_sim_version": __version__,
-        "fingerprint": job.key,
+        "fingerprint": sweep.fingerprint(),
+        "save_trajectories": job.save_trajectories,
         "command": command or "python API: run_sweep",
         "started": started.isoformat(),
         "scenario": {

@@ -88,6 +88,11 @@ def run_processes(job: SweepJob, tasks: Iterable[Task], workers: int) -> Iterato
             f"a worker process died ({exc}); the chunks that finished are saved: rerun with "
             "--resume to continue"
         ) from None
+    except BaseException:  # Ctrl-C or the consumer stopped: do not wait for running chunks
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         for future in pending:
             future.cancel()

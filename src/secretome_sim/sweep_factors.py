@@ -98,13 +98,12 @@ class Factor:
         if self.kind == "name":
             return str(quantity)
         q = parse_quantity(quantity)
-        if self.unit:
-            if q.dimensionless:  # a plain number is in the factor's unit
-                return float(q.magnitude)
-            return float(q.to(self.unit).magnitude)
-        if not q.dimensionless:
+        if q.units == registry().dimensionless:  # a plain number is in the factor's unit
+            # (not q.unitless: pint calls '50 %' unitless, and it is 0.5)
+            return float(q.magnitude)
+        if not q.dimensionless and not self.unit:
             raise UnitError(f"expected a plain number, got {format_quantity(q)}")
-        return float(q.magnitude)
+        return float(q.to(self.unit or "dimensionless").magnitude)  # '50 %' -> 0.5
 
     def levels(self) -> list[float | str]:
         """The values of a grid design, in this factor's unit (or names)."""
@@ -128,18 +127,18 @@ class Factor:
         number = float(value)
         if not math.isfinite(number):
             raise FactorValueError(f"factor '{self.name}' is not finite ({value!r})")
-        domain = self.targets[0].domain
-        bad = (
-            (domain == "positive" and not number > 0)
-            or (domain == "non-negative" and number < 0)
-            or (domain == "fraction" and not 0 <= number <= 1)
-        )
-        if bad:
-            expected = {"positive": "> 0", "non-negative": ">= 0", "fraction": "in [0, 1]"}
-            raise FactorValueError(
-                f"factor '{self.name}' = {number:g} {self.unit}".rstrip()
-                + f": {self.targets[0].text} must be {expected[domain]}"
+        for target in self.targets:
+            domain = target.domain
+            bad = (
+                (domain == "positive" and not number > 0)
+                or (domain == "non-negative" and number < 0)
+                or (domain == "fraction" and not 0 <= number <= 1)
             )
+            if bad:
+                raise FactorValueError(
+                    f"factor '{self.name}' = {number:g} {self.unit}".rstrip()
+                    + f": {target.text} must be {_DOMAIN_TEXT[domain]}"
+                )
         if self.kind == "int":
             return round(number)
         if self.kind == "float":

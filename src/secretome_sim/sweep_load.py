@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from .sweep_factors import Factor, resolve_factors
 from .sweep_spec import SweepFile, SweepSpec
 from .validation import validate_document
 from .yaml_source import Positions, load_yaml_file, position_of
+
+MAX_POINTS = 10_000_000  # like 'samples': a design table of this size is ~100 MB per factor
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,22 @@ class Sweep:
     def fingerprint(self) -> str:
         """Identifies what the sweep computes: scenario, model and sweep spec. A resumed sweep
         must have the same fingerprint as the one that started the folder."""
+        import scipy
+
+        from . import __version__
+        from .models import engine_versions
+
         model = self.scenario.model_definition
+        meta = model.meta_path.read_text(encoding="utf-8") if model.meta_path else ""
         content = {
             "scenario": self.scenario.model_dump(mode="json", exclude={"sweep"}),
             "model": model.sha256,
-            "spec": self.spec.model_dump(mode="json"),
+            "metadata": hashlib.sha256(meta.encode()).hexdigest(),
+            # what changes results; not the description or the chunking
+            "spec": self.spec.model_dump(
+                mode="json", exclude={"description", "chunk_size", "save_trajectories"}
+            ),
+            "versions": [__version__, scipy.__version__, engine_versions()],
         }
         text = json.dumps(content, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -104,6 +118,19 @@ def build_sweep(
         line, column = position_of(positions, (*base, *key))
         issues.append(Issue(filename, line, column, (*base, *key), message, hint))
 
+    kinds = {f.name: f.kind for f in factors}
+    if spec.dose_response is not None and kinds.get(spec.dose_response.factor) == "name":
+        issue(
+            ("dose_response", "factor"), "a dose-response fit needs a numeric factor, not a variant"
+        )
+    if spec.design == "grid" and len(factors) == len(spec.factors):
+        size = math.prod(len(f.levels()) for f in factors)
+        if size > MAX_POINTS:
+            issue(
+                ("factors",),
+                f"the grid has {size:,} points; at most {MAX_POINTS:,} are allowed (use fewer "
+                "values, or an lhs or sobol design with 'samples')",
+            )
     arms = list(spec.arms or scenario.arms)
     for index, arm in enumerate(arms):
         if arm not in scenario.arms:

@@ -79,7 +79,8 @@ def response_curves(result: Any, x_name: str, layout: dict, folder: Path) -> lis
             for key, group in groups:
                 key = key if isinstance(key, tuple) else (key,)
                 label = ", ".join(
-                    [str(key[0])] + [f"{n}={v:g}" for n, v in zip(others, key[1:], strict=True)]
+                    [str(key[0])]
+                    + [f"{n}={_text(v)}" for n, v in zip(others, key[1:], strict=True)]
                 )
                 group = group.sort_values(x_name)
                 line = axis.plot(group[x_name], group[column], "o", ms=3.5, label=label)[0]
@@ -103,6 +104,10 @@ def response_curves(result: Any, x_name: str, layout: dict, folder: Path) -> lis
         figure.tight_layout()
         paths.append(_save(figure, folder / f"response_{_safe(output)}.png"))
     return paths
+
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float | np.number) else str(value)
 
 
 def _hill(x: np.ndarray, ec50: float, hill: float) -> np.ndarray:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pickle
 import time as clock
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .dosing import ArmPlan, plan_arm, resolved_arms
-from .errors import SecretomeError, SimulationError
+from .errors import SimulationError
 from .results import OutputColumn, metric_plan
 from .run import output_grid, reported_outputs, thresholds
 from .scenario import Metric, OutputSpec, Scenario
@@ -29,7 +29,7 @@ from .sweep_factors import Factor, apply_point
 class SweepJob:
     """Everything a worker needs, picklable: the scenario, factors, and what to keep."""
 
-    key: str  # fingerprint of the sweep: a worker's cached evaluator is reused only for it
+    key: str  # the sweep's fingerprint and settings: a worker's evaluator is reused only for it
     scenario: Scenario
     factors: list[Factor]
     arms: list[str]
@@ -47,7 +47,6 @@ class ChunkResult:
     trajectories: np.ndarray | None  # (points, arms, times, outputs), display units
     seconds: float
     worker: str = ""
-    failures: dict[str, int] = field(default_factory=dict)
 
 
 class PointEvaluator:
@@ -100,18 +99,16 @@ class PointEvaluator:
         messages = [""] * n_rows
         shape = (len(points), len(arms), len(self.model_times), len(self.columns))
         keep = np.full(shape, np.nan) if self.job.save_trajectories else None
-        failures: dict[str, int] = {}
         preeq = self.scenario.preequilibration
         for p, point_values in enumerate(values):
             try:
                 scenario = apply_point(self.scenario, self.job.factors, point_values)
                 plans = self._plans(scenario)
                 self._ensure_slots(plans)
-            except (SecretomeError, ValueError, KeyError) as exc:
+            except Exception as exc:  # any failure is this point's, recorded; the sweep goes on
                 for a in range(len(arms)):
                     row = p * len(arms) + a
                     status[row], messages[row] = "failed", _one_line(exc)
-                failures[_reason(exc)] = failures.get(_reason(exc), 0) + len(arms)
                 continue
             for a, plan in enumerate(plans):
                 row = p * len(arms) + a
@@ -123,9 +120,8 @@ class PointEvaluator:
                         if preeq is not None and preeq.on_failure == "error":
                             raise SimulationError(steady.message, plan.name, 0.0)
                         messages[row] = f"warning: {steady.message}"
-                except SecretomeError as exc:
+                except Exception as exc:  # solver failures and anything unexpected (overflow, ...)
                     status[row], messages[row] = "failed", _one_line(exc)
-                    failures[_reason(exc)] = failures.get(_reason(exc), 0) + 1
                     partial = getattr(exc, "partial", None)
                     if keep is not None and partial is not None:
                         keep[p, a] = partial.values * self._factors()
@@ -135,7 +131,7 @@ class PointEvaluator:
                 metric_values[row] = self._metrics(values_out)
         table = self._table(points, values, metric_values, status, messages)
         seconds = clock.perf_counter() - tick
-        return ChunkResult(chunk, table, keep, seconds, _worker_name(), failures)
+        return ChunkResult(chunk, table, keep, seconds, _worker_name())
 
     def _factors(self) -> np.ndarray:
         return np.array([c.factor for c in self.columns])
@@ -198,14 +194,6 @@ def output_specs(scenario: Scenario, names: list[str]) -> list[str | OutputSpec]
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().replace("\n", " ")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _reason(exc: BaseException) -> str:
-    """A failure's kind for the summary: the message with numbers blanked, so that the same
-    solver failure at different times counts as one reason."""
-    import re
-
-    return re.sub(r"[-+]?\d[\d.eE+-]*", "#", _one_line(exc))[:200]
 
 
 def _worker_name() -> str:
