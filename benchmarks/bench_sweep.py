@@ -34,7 +34,7 @@
    largest worker (RUSAGE_CHILDREN ``ru_maxrss``) should stay about the same at 10x the points,
    while the wall time grows ~10x.
 
-Defaults: 200 points (dox 20 x cm 10), 5 rounds; --quick: 40 points, 2 rounds. About 3 minutes
+Defaults: 200 points (dox 20 x cm 10), 5 rounds; --quick: 40 points, 2 rounds. About 2.5 minutes
 on 2 idle cores (the 100,000-point sweep is most of it).
 Usage: python benchmarks/bench_sweep.py [--points N] [--repeats R] [--quick]
        [--skip-throughput] [--skip-memory] [--memory-sizes 10000,100000]
