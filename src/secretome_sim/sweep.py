@@ -305,12 +305,12 @@ def dose_factor(sweep: Sweep) -> tuple[str | None, str]:
 
 
 def _fits(folder: Path, sweep: Sweep, design: pd.DataFrame) -> tuple[pd.DataFrame | None, dict]:
-    from .dose_response import fit_table
-
     name, why = dose_factor(sweep)
     note: dict[str, Any] = {"factor": name, "why": why}
     if name is None:
         return None, note
+    from .dose_response import fit_table  # scipy.optimize costs ~0.5 s to import: only if fitting
+
     percent = sweep.spec.dose_response.percent if sweep.spec.dose_response else [50.0, 90.0]
     others = (
         [f.name for f in sweep.factors if f.name != name] if sweep.spec.design == "grid" else []
