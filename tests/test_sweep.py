@@ -189,6 +189,57 @@ def test_a_point_equals_running_the_changed_scenario(sweep_file, tmp_path, write
     assert row["conc.auc"] == pytest.approx(reference.metric("b", "conc", "auc"), rel=1e-9)
 
 
+PRODUCT_BASE = f"""\
+model: {ONE_COMPARTMENT}
+time: {{start: 0 h, end: 24 h, step: 1 h}}
+outputs: [conc]
+metrics: [final, auc]
+product:
+  name: p
+  factors: {{drug: {{concentration: 1 nM}}}}
+  variants: {{strong: {{scale: {{drug: 3}}}}, weak: {{scale: {{drug: 0.5}}}}}}
+arms:
+  a:
+    doses:
+      - {{type: bolus, target: product, amount: 2, time: 0 h, variant: strong}}
+      - {{type: depot, target: drug, amount: 10 nM, time: 2 h, half_life: 3 h}}
+    perturbations:
+      - {{type: block, parameter: k_el, fraction: 0.5, time: 4 h, until: 10 h}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "old", "new"),
+    [
+        (
+            "product.factors.drug.concentration",
+            "2 nM",
+            "concentration: 1 nM",
+            "concentration: 2 nM",
+        ),
+        ("product.variants.strong.scale.drug", "5", "drug: 3", "drug: 5"),
+        ("arms.a.doses.0.variant", "weak", "variant: strong", "variant: weak"),
+        ("arms.a.doses.1.half_life", "7 h", "half_life: 3 h", "half_life: 7 h"),
+        ("arms.a.perturbations.0.fraction", "0.8", "fraction: 0.5", "fraction: 0.8"),
+        ("arms.a.perturbations.0.until", "16 h", "until: 10 h", "until: 16 h"),
+    ],
+)
+def test_every_path_kind_equals_running_the_changed_scenario(
+    write_scenario, tmp_path, path, value, old, new
+):
+    """A factor applied in memory (no YAML, no re-validation) gives exactly what the scenario
+    file edited by hand gives, for product, variant, depot and perturbation paths."""
+    section = f"sweep:\n  factors:\n    f: {{path: {path}, values: [{value}]}}\n"
+    swept = quiet(write_scenario(PRODUCT_BASE + section), tmp_path, workers=1).table
+    assert PRODUCT_BASE.count(old) == 1
+    reference = run_scenario(load_scenario(write_scenario(PRODUCT_BASE.replace(old, new))))
+    unchanged = run_scenario(load_scenario(write_scenario(PRODUCT_BASE)))
+    for metric in ("final", "auc"):
+        expected = reference.metric("a", "conc", metric)
+        assert swept[f"conc.{metric}"].iloc[0] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert expected != pytest.approx(unchanged.metric("a", "conc", metric), rel=1e-6)
+
+
 # --------------------------------------------------------------------------- located errors
 @pytest.mark.parametrize(
     ("path", "expected"),
@@ -223,6 +274,61 @@ def test_values_that_make_the_scenario_invalid_are_located(sweep_file):
     assert "sweep.factors.t.values[1]: the value 30 h makes the scenario invalid" in text
     assert "dose time 30 hour is outside the simulated span [0, 24] hour" in text
     assert "sweep.factors.amount.range.low: factor 'amount' = 0 nM" in text and "> 0" in text
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "key", "message"),
+    [
+        (
+            "factors:\n  k: {path: parameters.k_el, distribution: {type: uniform, low: 0.1, "
+            "high: 1}}",
+            14,
+            "sweep.factors.k.distribution",
+            "has a distribution, which needs design lhs or sobol",
+        ),
+        (
+            "design: lhs\nsamples: 8\nseed: 1\nfactors:\n  k:\n    path: parameters.k_el\n"
+            "    range: {low: 0.1, high: 1, count: 3}",
+            19,
+            "sweep.factors.k.range.count",
+            "'count' applies to grid designs",
+        ),
+        (
+            "design: sobol\nsamples: 12\nseed: 1\nfactors:\n  k: {path: parameters.k_el, "
+            "range: {low: 0.1, high: 1}}",
+            14,
+            "sweep.samples",
+            "power of 2 .* got 12; try 8 or 16",
+        ),
+        (
+            "factors:\n  status: {path: parameters.k_el, values: [0.1]}",
+            14,
+            "sweep.factors.status",
+            "'status' is reserved",
+        ),
+    ],
+)
+def test_design_errors_point_at_the_key_they_are_about(sweep_file, section, line, key, message):
+    file = sweep_file(section)
+    with pytest.raises(ScenarioError, match=message) as info:
+        load_sweep(file)
+    assert f"{file}:{line}:" in str(info.value) and f" {key}: " in str(info.value)
+
+
+def test_a_sweep_files_errors_say_sweep_and_check_its_metrics(write_scenario):
+    """A time_above threshold given only in the sweep is checked against the output's unit."""
+    write_scenario(BASE, name="base.yaml")
+    own = write_scenario(
+        "scenario: base.yaml\nfactors:\n  k: {path: parameters.k_el, values: [0.1]}\n"
+        "metrics:\n  - final\n  - {type: time_above, threshold: 3 h}\n",
+        name="my_sweep.yaml",
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_sweep(own)
+    text = str(info.value)
+    assert text.startswith("1 problem in sweep:")
+    assert "my_sweep.yaml:6:" in text and "metrics[1].threshold: for output 'conc'" in text
+    assert "expected a quantity convertible to nM" in text and "got 3 h" in text
 
 
 def test_unquoted_brackets_in_braces_get_a_hint(sweep_file):
@@ -310,6 +416,30 @@ def test_serial_processes_and_dask_give_identical_tables(sweep_file, tmp_path):
     assert len(serial) == 48 and (serial["status"] == "ok").all()
     pd.testing.assert_frame_equal(serial, processes, check_exact=True)
     pd.testing.assert_frame_equal(serial, dask, check_exact=True)
+
+
+def test_process_pools_are_replaced_and_give_the_same_table(sweep_file, tmp_path, monkeypatch):
+    """Workers are recycled every POINTS_PER_WORKER_POOL points (libRoadRunner leaks a little
+    per simulate call); the numbers do not change."""
+    from secretome_sim import sweep_executors
+
+    pools = []
+    original = sweep_executors.ProcessPoolExecutor
+
+    def counted(*args, **kwargs):
+        pools.append(1)
+        return original(*args, **kwargs)
+
+    path = sweep_file(
+        "chunk_size: 2\nfactors:\n  k: {path: parameters.k_el, range: {low: 0.01, high: 1, "
+        "count: 10}}"
+    )
+    serial = quiet(path, tmp_path, "serial", workers=1).table
+    monkeypatch.setattr(sweep_executors, "POINTS_PER_WORKER_POOL", 2)
+    monkeypatch.setattr(sweep_executors, "ProcessPoolExecutor", counted)
+    recycled = quiet(path, tmp_path, "recycled", workers=2).table
+    assert len(pools) == 3  # 10 points, 4 per pool of 2 workers
+    pd.testing.assert_frame_equal(serial, recycled, check_exact=True)
 
 
 # --------------------------------------------------------------------------- failures
@@ -494,6 +624,43 @@ def test_dose_response_fit_recovers_a_known_ec50(write_scenario, tmp_path):
     assert fit["ed80"] == pytest.approx(2.5 * 4 ** (1 / 1.4), rel=0.05)
     assert (tmp_path / "fit" / "fits.csv").exists()
     assert (tmp_path / "fit" / "plots" / "response_E.png").exists()
+
+
+def test_consolidated_results_are_one_pass_and_compact(sweep_file, tmp_path, monkeypatch):
+    """results.parquet and results.csv hold the same rows in point order; each chunk file is
+    read once, and row groups are bigger than chunks."""
+    import pyarrow.parquet as pq
+
+    from secretome_sim import sweep_store
+
+    monkeypatch.setattr(sweep_store, "ROW_GROUP", 10)
+    reads = []
+    original = pd.read_parquet
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path).name)
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_store.pd, "read_parquet", counting)
+    path = sweep_file(
+        "factors:\n  k: {path: parameters.k_el, range: {low: 0.01, high: 1, count: 13}}"
+    )
+    result = quiet(path, tmp_path, workers=1, chunk_size=2)
+    chunk_reads = [name for name in reads if name.startswith("chunk-")]
+    assert len(chunk_reads) == 7 == len(set(chunk_reads))  # 13 points in chunks of 2
+    monkeypatch.undo()
+    parquet = pq.ParquetFile(tmp_path / "out" / "results.parquet")
+    assert [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)] == [
+        12,
+        12,
+        2,
+    ]
+    table = result.table
+    assert table["point"].tolist() == [p for p in range(13) for _ in range(2)]
+    csv = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False)
+    assert csv["status"].tolist() == table["status"].tolist()
+    np.testing.assert_array_equal(csv["conc.final"], table["conc.final"])  # repr round-trips
+    assert result.summary["rows_ok"] == 26
 
 
 def test_saved_trajectories_and_uncertainty_bands(sweep_file, tmp_path):

@@ -68,6 +68,15 @@ class Issue:
         return text
 
 
+class LocatedValueError(ValueError):
+    """Raised in a schema validator about one key below the validated object (e.g. one
+    factor of a sweep), so the error points at that key's line, not at the object's."""
+
+    def __init__(self, subpath: KeyPath, message: str):
+        self.subpath = subpath
+        super().__init__(message)
+
+
 class SecretomeError(Exception):
     """Base class for every error secretome-sim raises on purpose."""
 
@@ -77,10 +86,10 @@ class SecretomeError(Exception):
 class ScenarioError(SecretomeError):
     """A scenario (or sweep) file is invalid. Carries every issue found, sorted by line."""
 
-    def __init__(self, issues: list[Issue]):
+    def __init__(self, issues: list[Issue], kind: str = "scenario"):
         self.issues = sorted(issues, key=lambda i: (i.file, i.line or 0, i.column or 0))
         count = len(self.issues)
-        header = f"{count} problem{'s' if count != 1 else ''} in scenario"
+        header = f"{count} problem{'s' if count != 1 else ''} in {kind}"
         super().__init__(header + ":\n" + "\n".join(f"  {issue}" for issue in self.issues))
 
 

@@ -144,8 +144,9 @@ def run_sweep(
     finally:
         bar.close()
         results.close()  # on an interrupt: stop the workers now, not at garbage collection
-    store.consolidate()
-    summary = _summary(store, sweep, n_points, backend, workers, size, already, tick, started)
+    tally = StatusTally()
+    store.consolidate(tally)
+    summary = _summary(tally, n_points, backend, workers, size, already, tick, started)
     fits, fit_note = _fits(store.folder, sweep, design)
     if fits is not None:
         from .sweep_store import write_atomically
@@ -251,17 +252,25 @@ def _manifest(sweep, job, layout, n_points, size, command, started) -> dict[str,
     }
 
 
-def _summary(store, sweep, n_points, backend, workers, size, already, tick, started) -> dict:
-    """Counts and failure reasons over every chunk (resumed ones included)."""
-    statuses: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    examples: dict[str, str] = {}
-    for table in store.iter_chunks():
-        statuses.update(table["status"])
+class StatusTally:
+    """Row statuses and failure reasons, counted chunk by chunk during consolidation."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+
+    def __call__(self, table: pd.DataFrame) -> None:
+        self.statuses.update(table["status"])
         for message in table.loc[table["status"] != "ok", "message"]:
             reason = re.sub(r"[-+]?\d[\d.eE+-]*", "#", str(message))[:200]
-            reasons[reason] += 1
-            examples.setdefault(reason, str(message))
+            self.reasons[reason] += 1
+            self.examples.setdefault(reason, str(message))
+
+
+def _summary(tally, n_points, backend, workers, size, already, tick, started) -> dict:
+    """Counts and failure reasons over every chunk (resumed ones included)."""
+    statuses, reasons, examples = tally.statuses, tally.reasons, tally.examples
     elapsed = clock.perf_counter() - tick
     ran = n_points - already
     return {

@@ -12,6 +12,7 @@ cannot match (``--scheduler tcp://host:8786``), or ``--scheduler local`` to try 
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -27,6 +28,7 @@ from .errors import SecretomeError
 from .sweep_worker import ChunkResult, JobRef, SweepJob, evaluator_for, run_chunk_task
 
 IN_FLIGHT_PER_WORKER = 4
+POINTS_PER_WORKER_POOL = 20_000  # then the pool is replaced (see run_processes)
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,19 @@ def run_serial(job: SweepJob, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
         yield run_chunk_task(job, task.chunk, task.points, task.values)
 
 
-def run_processes(job: SweepJob, tasks: Iterable[Task], workers: int) -> Iterator[ChunkResult]:
+def run_processes(
+    job: SweepJob,
+    tasks: Iterable[Task],
+    workers: int,
+    points_per_pool: int | None = None,
+) -> Iterator[ChunkResult]:
     """Chunks on ``workers`` local processes, each with its own compiled model.
 
     Where fork is available the model is compiled here first and the workers inherit it;
-    elsewhere each worker unpickles the job and compiles once in its initializer.
+    elsewhere each worker unpickles the job and compiles once in its initializer. The pool is
+    replaced after ``points_per_pool`` points (default POINTS_PER_WORKER_POOL per worker):
+    libRoadRunner 2.10 leaks ~140 bytes per simulate() call, so a worker that lived through
+    a million-point sweep would grow without bound; a fresh fork costs ~0.1 s.
     """
     methods = multiprocessing.get_all_start_methods()
     forking = "fork" in methods
@@ -64,15 +74,39 @@ def run_processes(job: SweepJob, tasks: Iterable[Task], workers: int) -> Iterato
         context = multiprocessing.get_context("fork")
     else:  # pragma: no cover - macOS/Windows
         context = multiprocessing.get_context("spawn")
+    limit = points_per_pool or POINTS_PER_WORKER_POOL * workers
+    source = iter(tasks)
+    while True:
+        batch = _up_to_points(source, limit)
+        first = next(batch, None)
+        if first is None:
+            return
+        yield from _run_pool(ref, context, itertools.chain([first], batch), workers)
+
+
+def _up_to_points(tasks: Iterator[Task], limit: int) -> Iterator[Task]:
+    """The next tasks from ``tasks``, stopping once they hold ``limit`` points or more."""
+    taken = 0
+    while taken < limit:
+        task = next(tasks, None)
+        if task is None:
+            return
+        taken += len(task.points)
+        yield task
+
+
+def _run_pool(
+    ref: JobRef, context: Any, tasks: Iterator[Task], workers: int
+) -> Iterator[ChunkResult]:
+    """One pool of workers through ``tasks``, a bounded number of chunks in flight."""
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(ref,)
     )
     pending: set[Any] = set()
-    source = iter(tasks)
     try:
         while True:
             while len(pending) < workers * IN_FLIGHT_PER_WORKER:
-                task = next(source, None)
+                task = next(tasks, None)
                 if task is None:
                     break
                 pending.add(

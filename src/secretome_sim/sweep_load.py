@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .checks import CheckContext, check_metrics
 from .errors import Issue, ScenarioError, did_you_mean
 from .loader import load_scenario
 from .scenario import Metric, OutputSpec, Scenario
@@ -75,13 +76,13 @@ def load_sweep(path: str | Path, *, models_dir: str | Path | None = None) -> Swe
     if isinstance(data, dict) and "scenario" in data and "model" not in data:
         spec, issues = validate_document(SweepFile, data, positions, str(path))
         if issues:
-            raise ScenarioError(issues)
+            raise ScenarioError(issues, "sweep")
         assert spec is not None
         scenario_path = (path.parent / spec.scenario).resolve()
         if not scenario_path.exists():
             line, column = position_of(positions, ("scenario",))
             message = f"scenario file {spec.scenario} not found (looked for {scenario_path})"
-            raise ScenarioError([Issue(str(path), line, column, ("scenario",), message)])
+            raise ScenarioError([Issue(str(path), line, column, ("scenario",), message)], "sweep")
         scenario = load_scenario(scenario_path, models_dir=models_dir)
         spec = SweepSpec.model_validate(spec.model_dump(exclude={"scenario"}))
         return build_sweep(scenario, spec, (str(path), (), positions), path, text)
@@ -107,7 +108,7 @@ def build_sweep(
     if isinstance(spec, dict):
         checked, issues = validate_document(SweepSpec, spec, positions, filename)
         if issues:
-            raise ScenarioError(issues)
+            raise ScenarioError(issues, "sweep")
         assert checked is not None
         spec = checked
     factors, issues = resolve_factors(
@@ -147,7 +148,41 @@ def build_sweep(
                 f"'{output}' is not among the scenario's outputs ({', '.join(available)})",
                 did_you_mean(output, available),
             )
+    issues += _metric_issues(spec, scenario, outputs, filename, base, positions)
     if issues:
-        raise ScenarioError(issues)
+        raise ScenarioError(issues, "sweep")
     metrics = list(spec.metrics or scenario.metrics)
     return Sweep(scenario, spec, factors, arms, outputs, metrics, source, text)
+
+
+def _metric_issues(
+    spec: SweepSpec,
+    scenario: Scenario,
+    outputs: list[str],
+    filename: str,
+    base: tuple,
+    positions: Positions,
+) -> list[Issue]:
+    """The sweep's own metrics get the scenario's checks (known outputs, a threshold in each
+    output's unit), located under the sweep's key."""
+    if not spec.metrics:
+        return []
+    entries = scenario.outputs or list(scenario.model_definition.outputs)
+    raw = {
+        "metrics": [
+            m if isinstance(m, str) else m.model_dump(mode="json", exclude_none=True)
+            for m in spec.metrics
+        ],
+        "outputs": [
+            e.model_dump(mode="json", exclude_none=True) if isinstance(e, OutputSpec) else e
+            for e in entries
+            if (e.name if isinstance(e, OutputSpec) else e) in outputs
+        ],
+    }
+    found = check_metrics(CheckContext(raw, {}, filename, scenario.model_definition))
+    located = []
+    for item in found:
+        path = (*base, *item.path)
+        line, column = position_of(positions, path)
+        located.append(Issue(filename, line, column, path, item.message, item.hint))
+    return located

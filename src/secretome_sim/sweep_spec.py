@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from .errors import LocatedValueError
 from .scenario import ID_PATTERN, AnyQuantity, Metric, Strict
 from .units import format_quantity
 
@@ -141,49 +142,59 @@ class SweepSpec(Strict):
     def _design(self) -> SweepSpec:
         reserved = sorted(set(self.factors) & set(RESERVED_COLUMNS))
         if reserved:
-            raise ValueError(
+            raise LocatedValueError(
+                ("factors", reserved[0]),
                 f"factor name {reserved[0]!r} is reserved for a table column "
-                f"({', '.join(RESERVED_COLUMNS)}); rename the factor"
+                f"({', '.join(RESERVED_COLUMNS)}); rename the factor",
             )
         if self.design == "grid":
             if self.samples is not None:
-                raise ValueError(
-                    "'samples' applies to lhs and sobol designs; a grid runs every combination"
+                raise LocatedValueError(
+                    ("samples",),
+                    "'samples' applies to lhs and sobol designs; a grid runs every combination",
                 )
             for name, factor in self.factors.items():
                 if factor.distribution is not None:
-                    raise ValueError(
+                    raise LocatedValueError(
+                        ("factors", name, "distribution"),
                         f"factor '{name}' has a distribution, which needs design lhs or sobol; "
-                        "for a grid give 'values' or a 'range' with a 'count'"
+                        "for a grid give 'values' or a 'range' with a 'count'",
                     )
                 if factor.range is not None and factor.range.count is None:
-                    raise ValueError(
-                        f"factor '{name}': a grid range needs 'count' (how many values)"
+                    raise LocatedValueError(
+                        ("factors", name, "range"),
+                        f"factor '{name}': a grid range needs 'count' (how many values)",
                     )
         else:
             if self.samples is None:
-                raise ValueError(f"a {self.design} design needs 'samples' (how many points)")
+                raise LocatedValueError(
+                    ("design",), f"a {self.design} design needs 'samples' (how many points)"
+                )
             if self.seed is None:
-                raise ValueError(
+                raise LocatedValueError(
+                    ("design",),
                     f"a {self.design} design needs 'seed' (an integer) so that the same points "
-                    "can be drawn again"
+                    "can be drawn again",
                 )
             if self.design == "sobol" and self.samples & (self.samples - 1):
                 lower = 1 << (self.samples.bit_length() - 1)
-                raise ValueError(
+                raise LocatedValueError(
+                    ("samples",),
                     f"a sobol design needs a power of 2 for 'samples' (its balance properties "
-                    f"hold only then), got {self.samples}; try {lower} or {lower * 2}"
+                    f"hold only then), got {self.samples}; try {lower} or {lower * 2}",
                 )
             for name, factor in self.factors.items():
                 if factor.range is not None and factor.range.count is not None:
-                    raise ValueError(
+                    raise LocatedValueError(
+                        ("factors", name, "range", "count"),
                         f"factor '{name}': 'count' applies to grid designs; a {self.design} "
-                        "design draws from the range (drop 'count')"
+                        "design draws from the range (drop 'count')",
                     )
         if self.dose_response is not None and self.dose_response.factor not in self.factors:
-            raise ValueError(
+            raise LocatedValueError(
+                ("dose_response", "factor"),
                 f"dose_response.factor {self.dose_response.factor!r} is not a factor "
-                f"(factors: {', '.join(self.factors)})"
+                f"(factors: {', '.join(self.factors)})",
             )
         return self
 

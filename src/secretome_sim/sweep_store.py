@@ -20,7 +20,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import pandas as pd
 from .errors import SecretomeError
 
 CHUNK_FILE = re.compile(r"^chunk-(\d{6})\.parquet$")
+ROW_GROUP = 65_536  # rows per Parquet row group in results.parquet
 
 
 class SweepFolderError(SecretomeError):
@@ -38,15 +40,29 @@ class SweepFolderError(SecretomeError):
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temporary_path)`` then rename the result onto ``path`` in one step."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
+    with atomic_paths(path) as (temporary,):
         write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+
+
+@contextmanager
+def atomic_paths(*paths: Path) -> Iterator[tuple[Path, ...]]:
+    """Temporary files beside ``paths``, renamed onto them if the block succeeds, removed if
+    it fails: several files written in one pass, none ever seen half-written."""
+    temporaries = []
+    try:
+        for path in paths:
+            handle, name = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+            )
+            os.close(handle)
+            temporaries.append(Path(name))
+        yield tuple(temporaries)
+        for temporary, path in zip(temporaries, paths, strict=True):
+            os.chmod(temporary, 0o666 & ~_umask())
+            os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
         raise
 
 
@@ -154,30 +170,43 @@ class SweepStore:
             yield pd.read_parquet(self.chunk_path(chunk))
 
     # ----------------------------------------------------------------- consolidation
-    def consolidate(self) -> None:
-        """results.parquet and results.csv from the chunk files, streamed, each atomic."""
+    def consolidate(self, tally: Callable[[pd.DataFrame], None] | None = None) -> None:
+        """results.parquet and results.csv from the chunk files in one streamed pass (each
+        chunk read once, handed to ``tally`` too). Parquet row groups hold at least ROW_GROUP
+        rows (whole chunks), not one chunk each: a large sweep's file stays compact."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        def parquet(path: Path) -> None:
+        targets = (self.folder / "results.parquet", self.folder / "results.csv")
+        with atomic_paths(*targets) as (parquet, csv), csv.open("w", encoding="utf-8") as text:
             writer = None
+            pending: list[pa.Table] = []
+            rows = 0
+
+            def flush() -> None:
+                nonlocal rows
+                if pending:
+                    writer.write_table(pa.concat_tables(pending))  # one group
+                    pending.clear()
+                    rows = 0
+
             try:
-                for table in self.iter_chunks():
+                for index, table in enumerate(self.iter_chunks()):
+                    if tally is not None:
+                        tally(table)
+                    table.to_csv(text, index=False, header=index == 0, lineterminator="\n")
                     arrow = pa.Table.from_pandas(table, preserve_index=False)
                     if writer is None:
-                        writer = pq.ParquetWriter(path, arrow.schema)
-                    writer.write_table(arrow.cast(writer.schema))
+                        writer = pq.ParquetWriter(parquet, arrow.schema)
+                    pending.append(arrow.cast(writer.schema))
+                    rows += arrow.num_rows
+                    if rows >= ROW_GROUP:
+                        flush()
+                if writer is not None:
+                    flush()
             finally:
                 if writer is not None:
                     writer.close()
-
-        def csv(path: Path) -> None:
-            with path.open("w", encoding="utf-8", newline="") as handle:
-                for index, table in enumerate(self.iter_chunks()):
-                    table.to_csv(handle, index=False, header=index == 0)
-
-        write_atomically(self.folder / "results.parquet", parquet)
-        write_atomically(self.folder / "results.csv", csv)
 
 
 def _create_trajectory_store(path: Path, layout: dict[str, Any], manifest: dict) -> None:

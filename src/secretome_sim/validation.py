@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from .errors import Issue, KeyPath, describe_value, did_you_mean
+from .errors import Issue, KeyPath, LocatedValueError, describe_value, did_you_mean
 from .yaml_source import Positions, position_of
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
@@ -89,6 +89,10 @@ def _issue(schema: type, data: Any, err: Any, positions: Positions, filename: st
         line, column = position_of(positions, path)
     else:
         message = _clean_message(err)
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedValueError):  # a validator named the key it is about
+            path = _data_path(data, (*raw_loc, *cause.subpath), kind)
+            line, column = position_of(positions, path)
         if "input" in err and kind not in ("value_error", "assertion_error"):
             message += f", got {describe_value(err['input'])}"
         if kind == "literal_error" and isinstance(err.get("input"), str):
