@@ -32,6 +32,7 @@ from .errors import SecretomeError
 
 CHUNK_FILE = re.compile(r"^chunk-(\d{6})\.parquet$")
 ROW_GROUP = 65_536  # rows per Parquet row group in results.parquet
+SQUASH = 64  # chunk tables merged into one contiguous piece while a row group fills
 
 
 class SweepFolderError(SecretomeError):
@@ -119,7 +120,7 @@ class SweepStore:
         try:
             staging.chmod(0o777 & ~_umask())
             (staging / "chunks").mkdir()
-            design.to_csv(staging / "design.csv", index=False)
+            design.to_csv(staging / "design.csv", index=False, chunksize=10_000)
             if trajectory_layout is not None:
                 _create_trajectory_store(staging / "trajectories.zarr", trajectory_layout, manifest)
             text = json.dumps(manifest, indent=2, default=str) + "\n"
@@ -180,15 +181,23 @@ class SweepStore:
         targets = (self.folder / "results.parquet", self.folder / "results.csv")
         with atomic_paths(*targets) as (parquet, csv), csv.open("w", encoding="utf-8") as text:
             writer = None
-            pending: list[pa.Table] = []
+            pending: list[pa.Table] = []  # pieces of ~SQUASH chunks, each one contiguous table
+            small: list[pa.Table] = []  # chunks not yet squashed
             rows = 0
+
+            def squash() -> None:
+                if small:  # many tiny tables cost far more memory than their data
+                    pending.append(pa.concat_tables(small).combine_chunks())
+                    small.clear()
 
             def flush() -> None:
                 nonlocal rows
+                squash()
                 if pending:
-                    writer.write_table(pa.concat_tables(pending))  # one group
+                    writer.write_table(pa.concat_tables(pending))  # one row group
                     pending.clear()
                     rows = 0
+                    pa.default_memory_pool().release_unused()
 
             try:
                 for index, table in enumerate(self.iter_chunks()):
@@ -197,9 +206,19 @@ class SweepStore:
                     table.to_csv(text, index=False, header=index == 0, lineterminator="\n")
                     arrow = pa.Table.from_pandas(table, preserve_index=False)
                     if writer is None:
-                        writer = pq.ParquetWriter(parquet, arrow.schema)
-                    pending.append(arrow.cast(writer.schema))
+                        text_columns = [
+                            f.name
+                            for f in arrow.schema
+                            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                        ]
+                        # dictionary encoding only where it pays (arm, status, message)
+                        writer = pq.ParquetWriter(
+                            parquet, arrow.schema, use_dictionary=text_columns
+                        )
+                    small.append(arrow.cast(writer.schema))
                     rows += arrow.num_rows
+                    if len(small) >= SQUASH:
+                        squash()
                     if rows >= ROW_GROUP:
                         flush()
                 if writer is not None:
