@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_IDS = sorted(p.stem for p in (ROOT / "models").glob("*.yaml"))
 ALL_FILES = sorted((ROOT / "scenarios").glob("*.yaml"))
 # sweep files name a scenario ("scenario: x.yaml") instead of a model (as load_sweep decides)
-SWEEPS = [p for p in ALL_FILES if "model" not in (yaml.safe_load(p.read_text("utf-8")) or {})]
-SCENARIOS = [p for p in ALL_FILES if p not in SWEEPS]
+STUDIES = [p for p in ALL_FILES if "model" not in (yaml.safe_load(p.read_text("utf-8")) or {})]
+SWEEPS = [p for p in STUDIES if p.stem.startswith("sweep_")]
+SENSITIVITY = [p for p in STUDIES if p.stem.startswith("sensitivity_")]
+SCENARIOS = [p for p in ALL_FILES if p not in STUDIES]
+# run in the suite (seconds each); the others are loaded and checked only (cardio: ~1 min)
+QUICK_STUDIES = {"sensitivity_kidney_local", "sensitivity_delivery_morris"}
 
 
 def _calibrated(model_id: str) -> list[str]:
@@ -89,6 +93,28 @@ def test_shipped_sweeps_run_without_failures(path, tmp_path):
     assert len(table) == result.summary["points"] * len(result.sweep.arms)
     metrics = [c for c in table.columns if "." in c]
     assert np.isfinite(table[metrics].to_numpy()).all()
+
+
+def test_study_files_are_named_by_kind():
+    kinds = ("sweep_", "sensitivity_", "optimize_")
+    assert all(p.stem.startswith(kinds) for p in STUDIES), [p.name for p in STUDIES]
+
+
+@pytest.mark.parametrize("path", SENSITIVITY, ids=[p.stem for p in SENSITIVITY])
+def test_shipped_sensitivity_studies(path, tmp_path):
+    """Every example study loads (paths, ranges, arms checked); the quick ones run cleanly and
+    find at least one influential input per metric."""
+    from secretome_sim.sensitivity import run_sensitivity
+    from secretome_sim.sensitivity_load import load_sensitivity
+
+    study = load_sensitivity(path)
+    assert study.inputs
+    if path.stem not in QUICK_STUDIES:
+        return
+    result = run_sensitivity(study, out=tmp_path / "s", workers=2, progress="none", plots=False)
+    assert result.failed == 0 and result.notes == []
+    strongest = result.indices.groupby(["arm", "metric"])["influential"].any()
+    assert strongest.all(), strongest[~strongest]
 
 
 def test_flagship_directions():

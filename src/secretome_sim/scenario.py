@@ -319,7 +319,10 @@ class Scenario(Strict):
     reference_arm: str | None = None
     preequilibrate: bool | Preequilibration = False
     solver: Solver = Solver()
-    sweep: SweepSpec | None = None  # used by `secretome-sim sweep`; `run` runs the nominal arms
+    # Study sections: each used by its own command; `run` runs the nominal arms.
+    sweep: SweepSpec | None = None  # `secretome-sim sweep`
+    sensitivity: SensitivitySpec | None = None  # `secretome-sim sensitivity`
+    optimize: OptimizeSpec | None = None  # `secretome-sim optimize`
 
     _source: Path | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
@@ -351,7 +354,11 @@ class Scenario(Strict):
         return Preequilibration() if self.preequilibrate else None
 
 
-# The sweep schema builds on the types above; Scenario refers to it by name.
+STUDY_SECTIONS = ("sweep", "sensitivity", "optimize")  # not part of what a run computes
+
+# The study schemas build on the types above; Scenario refers to them by name.
+from .optimize_spec import OptimizeSpec  # noqa: E402
+from .sensitivity_spec import SensitivitySpec  # noqa: E402
 from .sweep_spec import SweepSpec  # noqa: E402
 
 Scenario.model_rebuild()

@@ -7,6 +7,7 @@ and memory stays bounded however many points there are.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import sys
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -82,12 +84,16 @@ def run_sweep(
     plots: bool = True,
     command: str | None = None,
     models_dir: str | Path | None = None,
+    design: pd.DataFrame | None = None,
 ) -> SweepResult:
     """Run every point of a sweep (or, with ``resume``, every point not yet saved in ``out``).
 
     ``workers``: 1 runs in this process; more (default: every usable core) use local processes;
     with ``scheduler`` ('local' or a Dask address) chunks run on Dask instead. Returns a
     SweepResult; ``result.table`` is the DataFrame of every point and arm.
+
+    ``design`` replaces the spec's design with given points (one column per factor, in the
+    factor's unit): how sensitivity analyses run their samples through the same executors.
     """
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep, models_dir=models_dir)
@@ -102,11 +108,13 @@ def run_sweep(
         keep_trajectories = (folder / "trajectories.zarr").exists()
     workers = workers or default_workers()
     backend = "dask" if scheduler else ("serial" if workers == 1 else "processes")
-    design = design_table(sweep.factors, sweep.spec)
+    given = None if design is None else given_design(sweep, design)
+    design = design_table(sweep.factors, sweep.spec) if given is None else given
     n_points = len(design)
     size = chunk_size or sweep.spec.chunk_size or auto_chunk_size(n_points, workers)
+    fingerprint = design_fingerprint(sweep, given)
     job = SweepJob(
-        f"{sweep.fingerprint()}-trajectories{int(keep_trajectories)}",
+        f"{fingerprint}-trajectories{int(keep_trajectories)}",
         sweep.scenario,
         sweep.factors,
         sweep.arms,
@@ -116,6 +124,9 @@ def run_sweep(
     )
     layout = _layout(job)
     manifest = _manifest(sweep, job, layout, n_points, size, command, started)
+    manifest["fingerprint"] = fingerprint
+    if given is not None:
+        manifest["design"] = "given"
     store = SweepStore.open(
         folder,
         manifest,
@@ -161,6 +172,29 @@ def run_sweep(
         summary["plots"] = [str(p.relative_to(store.folder)) for p in result.plots]
     store.write_json("summary.json", summary)
     return result
+
+
+def given_design(sweep: Sweep, design: pd.DataFrame) -> pd.DataFrame:
+    """A caller's design as a design table: 'point' first, then each factor's column."""
+    names = [f.name for f in sweep.factors]
+    missing = [n for n in names if n not in design.columns]
+    if missing or len(design) == 0:
+        raise ValueError(
+            f"a given design needs at least one row and a column per factor ({', '.join(names)}); "
+            f"missing: {', '.join(missing) or 'rows'}"
+        )
+    table = design[names].reset_index(drop=True)
+    table.insert(0, "point", np.arange(len(table), dtype=np.int64))
+    return table
+
+
+def design_fingerprint(sweep: Sweep, given: pd.DataFrame | None) -> str:
+    """The sweep's fingerprint, extended by the points themselves when a design was given (a
+    resumed folder must hold exactly these points)."""
+    if given is None:
+        return sweep.fingerprint()
+    digest = hashlib.sha256(pd.util.hash_pandas_object(given, index=False).to_numpy().tobytes())
+    return f"{sweep.fingerprint()}-{digest.hexdigest()[:12]}"
 
 
 def auto_chunk_size(points: int, workers: int) -> int:

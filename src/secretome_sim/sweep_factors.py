@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from .checks import CheckContext, run_checks
 from .errors import Issue, KeyPath, SecretomeError, did_you_mean, format_key_path
 from .models import ModelDefinition
-from .scenario import Scenario
+from .scenario import STUDY_SECTIONS, Scenario
 from .sweep_spec import FactorSpec
 from .units import UnitError, format_quantity, parse_quantity, registry
 from .validation import validate_document
@@ -164,18 +164,23 @@ def parse_path(text: str) -> KeyPath:
     return tuple(parts)
 
 
-class _PathProblem(Exception):
+class PathProblem(Exception):
+    """A path that names nothing in the scenario: what exists there, and a likely fix."""
+
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.hint = hint
 
 
+_PathProblem = PathProblem  # the older private name
+
+
 def resolve_target(text: str, scenario: Scenario) -> Target:
-    """Find what a path names in the scenario; raise _PathProblem saying what exists there."""
+    """Find what a path names in the scenario; raise PathProblem saying what exists there."""
     try:
         path = parse_path(text)
     except ValueError as exc:
-        raise _PathProblem(str(exc)) from None
+        raise PathProblem(str(exc)) from None
     model: ModelDefinition = scenario.model_definition
     head = path[0]
     if head == "parameters" or (head == "arms" and len(path) > 2 and path[2] == "parameters"):
@@ -183,10 +188,10 @@ def resolve_target(text: str, scenario: Scenario) -> Target:
             _arm(scenario, path)
         prefix = 1 if head == "parameters" else 3
         if len(path) != prefix + 1 or not isinstance(path[prefix], str):
-            raise _PathProblem(f"expected {format_key_path(path[:prefix])}.<parameter name>")
+            raise PathProblem(f"expected {format_key_path(path[:prefix])}.<parameter name>")
         name = path[prefix]
         if name not in model.parameters:
-            raise _PathProblem(
+            raise PathProblem(
                 f"'{name}' is not a settable parameter of model '{model.id}'",
                 did_you_mean(name, model.parameters),
             )
@@ -196,7 +201,7 @@ def resolve_target(text: str, scenario: Scenario) -> Target:
     if head == "arms":
         arm = _arm(scenario, path)
         if len(path) < 3 or path[2] not in ("doses", "perturbations"):
-            raise _PathProblem(
+            raise PathProblem(
                 "after arms.<arm> expected doses[i], perturbations[i] or parameters.<name>",
                 did_you_mean(str(path[2]), ("doses", "perturbations", "parameters"))
                 if len(path) > 2
@@ -204,10 +209,10 @@ def resolve_target(text: str, scenario: Scenario) -> Target:
             )
         items = getattr(arm, str(path[2]))
         if len(path) < 4 or not isinstance(path[3], int):
-            raise _PathProblem(f"expected an index after {path[2]}, e.g. {path[2]}[0]")
+            raise PathProblem(f"expected an index after {path[2]}, e.g. {path[2]}[0]")
         if path[3] >= len(items):
             count = len(items)
-            raise _PathProblem(
+            raise PathProblem(
                 f"arm '{path[1]}' has {count} own {path[2]} "
                 + (f"(indexes 0 to {count - 1})" if count else "(none)")
                 + "; inherited ones are addressed through the arm that defines them"
@@ -216,30 +221,30 @@ def resolve_target(text: str, scenario: Scenario) -> Target:
     if head == "product":
         product = scenario.product
         if product is None:
-            raise _PathProblem("the scenario has no product")
+            raise PathProblem("the scenario has no product")
         if len(path) >= 3 and path[1] == "factors":
             if path[2] not in product.factors:
-                raise _PathProblem(
+                raise PathProblem(
                     f"product has no factor '{path[2]}' (factors: {', '.join(product.factors)})",
                     did_you_mean(str(path[2]), product.factors),
                 )
             return _field_target(text, path, product.factors[path[2]], 3, scenario)
         if len(path) == 5 and path[1] == "variants" and path[3] == "scale":
             if path[2] not in product.variants:
-                raise _PathProblem(
+                raise PathProblem(
                     f"product has no variant '{path[2]}'", did_you_mean(path[2], product.variants)
                 )
             if path[4] not in product.factors:
-                raise _PathProblem(
+                raise PathProblem(
                     f"product has no factor '{path[4]}' to scale",
                     did_you_mean(str(path[4]), product.factors),
                 )
             return Target(text, path, "float", "non-negative", "")
-        raise _PathProblem(
+        raise PathProblem(
             "expected product.factors.<factor>.concentration or "
             "product.variants.<variant>.scale.<factor>"
         )
-    raise _PathProblem(
+    raise PathProblem(
         "a factor path starts with parameters, arms or product",
         did_you_mean(str(head), ("parameters", "arms", "product")),
     )
@@ -248,7 +253,7 @@ def resolve_target(text: str, scenario: Scenario) -> Target:
 def _arm(scenario: Scenario, path: KeyPath) -> Any:
     if len(path) < 2 or path[1] not in scenario.arms:
         name = path[1] if len(path) > 1 else ""
-        raise _PathProblem(
+        raise PathProblem(
             f"no arm '{name}' (arms: {', '.join(scenario.arms)})",
             did_you_mean(str(name), scenario.arms),
         )
@@ -260,7 +265,7 @@ def _field_target(text: str, path: KeyPath, item: BaseModel, at: int, scenario: 
     where = format_key_path(path[:at])
     if len(path) != at + 1 or path[at] not in allowed:
         found = path[at] if len(path) > at else None
-        raise _PathProblem(
+        raise PathProblem(
             f"{where} has no sweepable field "
             + (f"'{found}'" if found is not None else "named")
             + f" (sweepable here: {', '.join(allowed)})",
@@ -279,7 +284,7 @@ def _field_target(text: str, path: KeyPath, item: BaseModel, at: int, scenario: 
     choices: tuple[str, ...] = ()
     if kind == "name":
         if getattr(item, "target", None) != "product" or scenario.product is None:
-            raise _PathProblem("'variant' applies only to doses with target: product")
+            raise PathProblem("'variant' applies only to doses with target: product")
         choices = tuple(scenario.product.variants)
     return Target(text, path, kind, domain, unit, choices)
 
@@ -306,7 +311,7 @@ def resolve_factors(
             key = (*here, "path") if isinstance(spec.path, str) else (*here, "path", index)
             try:
                 targets.append(resolve_target(text, scenario))
-            except _PathProblem as exc:
+            except PathProblem as exc:
                 issue(key, f"{text}: {exc}", exc.hint)
         if len(targets) != len(spec.paths):
             continue
@@ -435,10 +440,11 @@ def _show(value: float | str, unit: str) -> str:
 
 def _scenario_data(scenario: Scenario) -> dict:
     if scenario._text is None:
-        return scenario.model_dump(mode="json", exclude={"sweep"})
+        return scenario.model_dump(mode="json", exclude=set(STUDY_SECTIONS))
     data, _ = load_yaml(scenario._text, str(scenario.source))
     data = dict(data)
-    data.pop("sweep", None)
+    for section in STUDY_SECTIONS:
+        data.pop(section, None)
     return data
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from .checks import CheckContext, check_metrics
 from .errors import Issue, ScenarioError, did_you_mean
 from .loader import load_scenario
-from .scenario import Metric, OutputSpec, Scenario
+from .scenario import STUDY_SECTIONS, Metric, OutputSpec, Scenario
 from .sweep_factors import Factor, resolve_factors
 from .sweep_spec import SweepFile, SweepSpec
 from .validation import validate_document
@@ -56,7 +56,7 @@ class Sweep:
         model = self.scenario.model_definition
         meta = model.meta_path.read_text(encoding="utf-8") if model.meta_path else ""
         content = {
-            "scenario": self.scenario.model_dump(mode="json", exclude={"sweep"}),
+            "scenario": self.scenario.model_dump(mode="json", exclude=set(STUDY_SECTIONS)),
             "model": model.sha256,
             "metadata": hashlib.sha256(meta.encode()).hexdigest(),
             # what changes results; not the description or the chunking
