@@ -360,3 +360,19 @@ def test_product_dose_maps_factors_and_variants(write_scenario):
     assert result.wide("plain")["conc"].iloc[0] == pytest.approx(20.0, rel=1e-9)
     assert result.wide("strong")["conc"].iloc[0] == pytest.approx(50.0, rel=1e-9)
     assert result.wide("strong")["level"].iloc[0] == pytest.approx(0.4, rel=1e-9)
+
+
+def test_a_dose_a_round_off_before_the_end_is_a_dose_at_the_end(pk_scenario):
+    """12 h x 2 can land at 23.999999999999996 h: it is the end, not a zero-length segment
+    (found by the schedule optimiser)."""
+    from secretome_sim.run import run_scenario
+
+    near = run_scenario(
+        pk_scenario(
+            "a: {doses: [{type: bolus, target: drug, amount: 1 nM, time: 23.999999999999996 h}]}"
+        )
+    )
+    exact = run_scenario(
+        pk_scenario("a: {doses: [{type: bolus, target: drug, amount: 1 nM, time: 24 h}]}")
+    )
+    assert near.metric("a", "conc", "final") == exact.metric("a", "conc", "final")

@@ -29,6 +29,9 @@ examples:
   secretome-sim run scenarios/delivery_hydrogel_vs_bolus.yaml
   secretome-sim sweep scenarios/sweep_angio_vegf_plgf.yaml --workers 2
   secretome-sim sweep scenarios/sweep_angio_vegf_plgf.yaml --resume --out results/x/sweep-1
+  secretome-sim sensitivity scenarios/sensitivity_kidney_morris.yaml
+  secretome-sim sensitivity scenarios/kidney_diabetic_exosomes.yaml --method local
+  secretome-sim optimize scenarios/optimize_kidney_exosome_schedule.yaml --workers 2
 
 exit codes: 0 ok, 1 simulation failed (completed arms or points kept), 2 invalid input
 (nothing written), 130 interrupted
@@ -82,30 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kept, the rest run.",
     )
     sweep.add_argument("scenario", type=Path, help="scenario with a sweep: section, or sweep file")
-    sweep.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="sweep folder (default results/<sweep-id>/sweep-<timestamp>/); with --resume, "
-        "the folder of the sweep to continue",
-    )
-    sweep.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="processes to use (default: every usable core; 1 runs in this process)",
-    )
-    sweep.add_argument(
-        "--scheduler",
-        metavar="ADDR",
-        help="run on Dask: a scheduler address such as tcp://host:8786, or 'local' for a "
-        "local cluster of --workers processes (needs: pip install 'secretome-sim[dask]')",
-    )
-    sweep.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the sweep in --out, redoing only chunks that did not finish",
-    )
+    _execution_options(sweep, "sweep", "results/<sweep-id>/sweep-<timestamp>/", "chunks")
     sweep.add_argument(
         "--save-trajectories",
         action="store_true",
@@ -116,13 +96,70 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--chunk-size", type=int, metavar="N", help="points per chunk (default: automatic, <= 50)"
     )
-    sweep.add_argument(
-        "--progress",
-        choices=["auto", "bar", "plain", "none"],
-        default="auto",
-        help="a progress bar on a terminal, plain lines otherwise (auto), or none",
+
+    sensitivity = commands.add_parser(
+        "sensitivity",
+        help="local, Morris or Sobol sensitivity of metrics to parameters and dose factors",
+        description="Which model parameters and dose factors matter for each metric of each arm. "
+        "SCENARIO is a scenario (defaults: every model parameter with a metadata range; the "
+        "scenario's arms, outputs and metrics), a scenario with a 'sensitivity:' section, or a "
+        "sensitivity file with 'scenario: <path>'. local: normalised sensitivities "
+        "S = d ln y / d ln p at the nominal point by central differences (and S(t) of every "
+        "output over time); morris: elementary-effects screening (mu*, sigma); sobol: "
+        "first-order and total indices with confidence intervals (SALib). Ranges come from the "
+        "model metadata unless the file gives them. The points run as a sweep (points/ in the "
+        "study folder: parallel, resumable). Writes indices.csv (with each input's source and "
+        "evidence, influence and a flag for influential inputs whose source is 'assumed'), "
+        "report.md, summary.json, over_time.parquet (local) and plots/.",
     )
-    sweep.add_argument("--no-plot", action="store_true", help="skip plots/")
+    sensitivity.add_argument(
+        "scenario", type=Path, help="scenario, scenario with a sensitivity: section, or study file"
+    )
+    sensitivity.add_argument(
+        "--method",
+        choices=["local", "morris", "sobol"],
+        help="overrides the file's method (default there: local)",
+    )
+    _execution_options(
+        sensitivity, "study", "results/<scenario-id>/sensitivity-<method>-<timestamp>/", "points"
+    )
+    optimize = commands.add_parser(
+        "optimize",
+        help="find the dose schedule that best meets an objective under constraints",
+        description="Optimise the schedule of one arm as the 'optimize:' section of SCENARIO "
+        "(or a file with 'scenario: <path>') describes: an objective on a metric of an arm "
+        "(minimize/maximize '<output>.<metric>') or the least product (total_amount, doses); "
+        "decision variables by path (continuous amounts, intervals, times with low/high; "
+        "integer counts, product variants and bolus-versus-depot 'choices' enumerated); "
+        "constraints on the total amount, the number of doses and metric ceilings or floors. "
+        "Each combination of the enumerated variables gets several seeded local searches "
+        "(scipy COBYQA by default) in a normalised box; every dose must stay inside the "
+        "simulated span. Writes optimization.json, searches.csv, evaluations.csv, best.yaml "
+        "(the schedule, ready to paste), comparison.csv (baseline vs best), trajectories.csv "
+        "and plots/optimized_vs_baseline.png. Exit 1 when no feasible schedule is found.",
+    )
+    optimize.add_argument("scenario", type=Path, help="scenario with an optimize: section, or file")
+    optimize.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="folder to create (must not exist or be empty); default "
+        "results/<id>/optimize-<timestamp>/",
+    )
+    optimize.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=1,
+        help="processes for the independent searches (default 1; same answer on any number)",
+    )
+    optimize.add_argument(
+        "--progress",
+        choices=["auto", "plain", "none"],
+        default="auto",
+        help="a line per finished search (auto, plain) or none",
+    )
+    optimize.add_argument("--no-plot", action="store_true", help="skip plots/")
 
     validate = commands.add_parser(
         "validate",
@@ -144,6 +181,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _execution_options(parser: argparse.ArgumentParser, what: str, default: str, unit: str) -> None:
+    """Where a study writes and how its points run (shared by sweep and sensitivity)."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help=f"{what} folder (default {default}); with --resume, the folder of the {what} to "
+        "continue",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes to use (default: every usable core; 1 runs in this process)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run on Dask: a scheduler address such as tcp://host:8786, or 'local' for a "
+        "local cluster of --workers processes (needs: pip install 'secretome-sim[dask]')",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"continue the {what} in --out, redoing only {unit} that did not finish",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=["auto", "bar", "plain", "none"],
+        default="auto",
+        help="a progress bar on a terminal, plain lines otherwise (auto), or none",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="skip plots/")
+
+
+def _check_execution(args: argparse.Namespace, what: str) -> str | None:
+    """The problem with --workers/--resume, if any."""
+    if args.workers is not None and args.workers < 1:
+        return f"--workers must be at least 1, got {args.workers}"
+    if args.resume and args.out is None:
+        return f"--resume needs --out DIR, the folder of the {what} to continue"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -159,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "sweep":
             return _sweep(args, argv)
+        if args.command == "sensitivity":
+            return _sensitivity(args, argv)
+        if args.command == "optimize":
+            return _optimize(args, argv)
         return _models(args)
     except SecretomeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -216,13 +301,9 @@ def _sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
     from .sweep import default_sweep_folder, run_sweep
     from .sweep_load import load_sweep
 
-    if args.workers is not None and args.workers < 1:
-        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
-        return 2
-    if args.resume and args.out is None:
-        print(
-            "error: --resume needs --out DIR, the folder of the sweep to continue", file=sys.stderr
-        )
+    problem = _check_execution(args, "sweep")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     command = "secretome-sim " + shlex.join(argv if argv is not None else sys.argv[1:])
     sweep = load_sweep(args.scenario, models_dir=args.models_dir)
@@ -267,6 +348,65 @@ def _sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
     print(f"\nresults written to {result.folder}")
     print("note: model predictions from a simplified model, not measurements")
     return 1 if summary["rows_failed"] else 0
+
+
+def _sensitivity(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from .sensitivity import default_folder, run_sensitivity
+    from .sensitivity_load import load_sensitivity
+
+    problem = _check_execution(args, "study")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    command = "secretome-sim " + shlex.join(argv if argv is not None else sys.argv[1:])
+    study = load_sensitivity(args.scenario, method=args.method, models_dir=args.models_dir)
+    folder = args.out if args.out is not None else default_folder(study)
+    if args.progress != "none":
+        print(
+            f"{study.method} sensitivity: {len(study.inputs)} inputs; study folder: {folder}",
+            file=sys.stderr,
+        )
+    try:
+        result = run_sensitivity(
+            study,
+            out=folder,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            progress=args.progress,
+            plots=not args.no_plot,
+            command=command,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted; finished points are saved: rerun with --resume --out {folder}",
+            file=sys.stderr,
+        )
+        return 130
+    print(result.report(top=5))
+    print(f"results written to {result.folder} (indices.csv, report.md)")
+    return 1 if result.failed else 0
+
+
+def _optimize(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from .optimize import run_optimization
+
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    command = "secretome-sim " + shlex.join(argv if argv is not None else sys.argv[1:])
+    result = run_optimization(
+        args.scenario,
+        out=args.out,
+        workers=args.workers,
+        progress=args.progress,
+        plots=not args.no_plot,
+        command=command,
+        models_dir=args.models_dir,
+    )
+    print(result.report())
+    print(f"\nresults written to {result.folder}")
+    return 0 if result.feasible else 1
 
 
 def _print_summary(result) -> None:

@@ -30,7 +30,7 @@ from .scenario import (
     Scenario,
     SetParameter,
 )
-from .units import convert, to_time
+from .units import UnitError, convert, to_time
 
 Action = Literal["set", "parameter", "add", "rate"]
 _ORDER: dict[str, int] = {"set": 0, "parameter": 1, "add": 2, "rate": 3}
@@ -351,3 +351,61 @@ def _factor(item, model: ModelDefinition) -> float:
 
 def _le(a: float, b: float) -> bool:
     return a <= b + TIME_TOLERANCE * max(1.0, abs(b))
+
+
+@dataclass(frozen=True)
+class DoseTotal:
+    """What an arm's doses give one target: dose events and the total amount delivered."""
+
+    target: str  # a model input, or 'product'
+    events: int  # every repeat of every dose entry (level-setting doses included)
+    amount: pint.Quantity | None  # None when the target only gets level-setting doses
+
+
+def dose_totals(arm: Arm, scenario: Scenario, model: ModelDefinition) -> dict[str, DoseTotal]:
+    """Per target of a resolved arm (``extends`` applied): how many dose events it gets and
+    the total amount delivered, without simulating. Schedule budgets ("at most 800 ug",
+    "at most 6 injections") are checked with this at every point an optimiser tries.
+
+    A bolus or depot adds ``amount`` per repeat, an infusion ``rate`` x ``duration`` per
+    repeat; a medium change or set_level counts as an event but delivers no amount (it sets a
+    level). Amounts in different units are summed in the first one's unit, through the input's
+    molecular weight and volume where needed. Raises PlanError if they cannot be summed.
+    """
+    start = model_time(scenario.time.start, model)
+    events: dict[str, int] = {}
+    amounts: dict[str, pint.Quantity] = {}
+    for dose in arm.doses:
+        repeats = len(repeat_times(dose, model, start))
+        events[dose.target] = events.get(dose.target, 0) + repeats
+        if isinstance(dose, MediumChange):
+            continue
+        each = dose.rate * dose.duration if isinstance(dose, Infusion) else dose.amount
+        total = each * repeats
+        previous = amounts.get(dose.target)
+        amounts[dose.target] = total if previous is None else _add(previous, total, dose, model)
+    return {
+        target: DoseTotal(target, count, amounts.get(target)) for target, count in events.items()
+    }
+
+
+def _add(
+    total: pint.Quantity,
+    more: pint.Quantity,
+    dose: Bolus | Infusion | Depot,
+    model: ModelDefinition,
+) -> pint.Quantity:
+    if more.is_compatible_with(total):
+        return total + more.to(total.units)
+    item = model.inputs.get(dose.target)
+    if item is None:  # product doses: fractions and volumes do not add up
+        raise PlanError(
+            f"doses of '{dose.target}' are given in incompatible units ({total.units:~} and "
+            f"{more.units:~}): their total amount is undefined"
+        )
+    unit = f"{total.units:~}"
+    try:
+        value = convert(more, unit, molecular_weight=item.molecular_weight, volume=item.volume)
+    except UnitError as exc:
+        raise PlanError(f"cannot add the amounts of doses to '{dose.target}': {exc}") from None
+    return total + value * total.units

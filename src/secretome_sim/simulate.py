@@ -233,6 +233,10 @@ def _event_groups(
         if event.time < start - tolerance or event.time > end + tolerance:
             continue
         time = min(max(event.time, start), end)
+        if end - time <= tolerance:  # a hair before the end is the end (round-off in
+            time = end  # interval x count), never a zero-length last segment
+        elif time - start <= tolerance:
+            time = start
         if anchor is None or time - anchor > tolerance:
             anchor = time
         groups.setdefault(anchor, []).append(event)
