@@ -287,3 +287,70 @@ def test_cli_sensitivity_end_to_end(write_scenario, tmp_path, capsys):
     assert "--resume needs --out" in capsys.readouterr().err
     assert main(["sensitivity", str(path), "--out", str(out), "--progress", "none"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "section", "expected"),
+    [
+        ("", "arms: [a, a]", r"sensitivity.arms\[1\]: arm 'a' is listed twice"),
+        ("", "factors:\n  k_el: {path: arms.a.doses.0.amount}", "has the name of a varied"),
+        ("", "factors:\n  k: {path: parameters.k_el}", "are listed under 'parameters'"),
+        ("", "factors:\n  n: {path: arms.b.doses.0.count}", "'n' is a count; sensitivities"),
+        ("", "factors:\n  f: {path: arms.b.perturbations.0.fraction}", "a fraction at or near 1"),
+        (
+            "",
+            "factors:\n  d: {path: [arms.a.doses.0.amount, arms.b.doses.0.amount]}",
+            "its paths hold different values",
+        ),
+    ],
+)
+def test_inputs_that_would_give_wrong_numbers_are_refused(write_scenario, extra, section, expected):
+    """Review findings: each of these silently produced wrong or NaN indices before."""
+    base = PK + textwrap.indent(
+        textwrap.dedent(
+            """\
+            b:
+              doses:
+                - {type: bolus, target: drug, amount: 20 nM, time: 0 h, every: 6 h, count: 2}
+              perturbations:
+                - {type: block, parameter: k_el, fraction: 1.0, time: 2 h}
+            """
+        ),
+        "  ",
+    )
+    with pytest.raises(ScenarioError, match=expected):
+        load_sensitivity(study_file(write_scenario, base + extra, section))
+
+
+def test_parameters_inherited_through_extends_are_not_varied(write_scenario):
+    base = PK.replace("  a:\n", "  a:\n    parameters: {k_el: 0.2 1/h}\n") + "  c: {extends: a}\n"
+    study = load_sensitivity(
+        study_file(write_scenario, base, "arms: [c]\nfactors:\n  d: {path: arms.a.doses.0.amount}")
+    )
+    assert "arm 'c' sets it itself" in dict(study.skipped)["k_el"]
+
+
+def test_small_metrics_are_not_mistaken_for_constant(write_scenario, tmp_path):
+    """A 1 pM level reported in M varies by orders of magnitude over k_el's range."""
+    path = study_file(
+        write_scenario,
+        PK.replace("amount: 10 nM", "amount: 1 pM").replace(
+            "outputs: [conc]", "outputs: [{name: conc, unit: M}]"
+        ),
+        "method: morris\nparameters: [k_el]\nmorris: {trajectories: 4}",
+    )
+    result = quiet(path, tmp_path, workers=1)
+    assert result.notes == []
+    assert row(result, "conc.final", "k_el")["mu_star"] > 0
+
+
+def test_a_metric_that_jumps_is_marked_unreliable(write_scenario, tmp_path):
+    """AUC on a 1 h output grid jumps when a redose at 6 h moves by +-0.012 h (review
+    finding): the Richardson estimate exposes it and the report says so."""
+    base = PK.replace("time: 0 h}", "time: 0 h, every: 6 h, count: 2}")
+    path = study_file(
+        write_scenario, base, "parameters: [k_el]\nfactors:\n  every: {path: arms.a.doses.0.every}"
+    )
+    result = quiet(path, tmp_path, workers=1)
+    assert any("S unreliable" in note and "every" in note for note in result.notes)
+    assert "conc.final" not in " ".join(n for n in result.notes if "k_el" in n)

@@ -29,7 +29,7 @@ examples:
   secretome-sim run scenarios/delivery_hydrogel_vs_bolus.yaml
   secretome-sim sweep scenarios/sweep_angio_vegf_plgf.yaml --workers 2
   secretome-sim sweep scenarios/sweep_angio_vegf_plgf.yaml --resume --out results/x/sweep-1
-  secretome-sim sensitivity scenarios/sensitivity_kidney_morris.yaml
+  secretome-sim sensitivity scenarios/sensitivity_cardio_morris.yaml
   secretome-sim sensitivity scenarios/kidney_diabetic_exosomes.yaml --method local
   secretome-sim optimize scenarios/optimize_kidney_exosome_schedule.yaml --workers 2
 
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="overrides the file's method (default there: local)",
     )
     _execution_options(
-        sensitivity, "study", "results/<scenario-id>/sensitivity-<method>-<timestamp>/", "points"
+        sensitivity, "study", "results/<study-id>/sensitivity-<method>-<timestamp>/", "points"
     )
     optimize = commands.add_parser(
         "optimize",

@@ -92,6 +92,14 @@ def run_sensitivity(
         raise SweepFolderError(f"{folder} already exists and is not empty; pass --resume")
     design = sensitivity_design(study)
     over_time = study.method == "local" and study.spec.local.over_time
+    started_with = folder / "points" / "sweep.json"
+    if resume and started_with.exists():
+        kept = bool(json.loads(started_with.read_text(encoding="utf-8"))["save_trajectories"])
+        if kept != over_time:
+            raise SweepFolderError(
+                f"{folder} was started with local.over_time: {str(kept).lower()}; resume with "
+                "the same setting or start a new --out folder"
+            )
     points = run_sweep(
         study.sweep,
         out=folder / "points",
@@ -233,8 +241,10 @@ def format_report(result: SensitivityResult, top: int = 5) -> str:
         lines.append("")
     flagged = table[table["flag"] != ""]
     lines.append(f"## Influential inputs whose source is 'assumed' ({flagged['input'].nunique()})")
-    if flagged.empty:
+    if flagged.empty and table["influential"].any():
         lines.append("none: every influential input has a source (or is a dose factor)")
+    elif flagged.empty:
+        lines.append("none (no input passed the influence threshold)")
     for name, group in flagged.groupby("input", sort=False):
         where = ", ".join(f"{a}: {m}" for a, m in zip(group["arm"], group["metric"], strict=True))
         lines.append(f"- {name} ({_span(group.iloc[0])}) drives {where}")

@@ -117,9 +117,18 @@ def build_sensitivity(
             issue(
                 ("arms", index), f"no arm '{arm}' in the scenario", did_you_mean(arm, scenario.arms)
             )
-    arms = [a for a in arms if a in scenario.arms]
+        elif arm in arms[:index]:
+            issue(("arms", index), f"arm '{arm}' is listed twice")
+    arms = list(dict.fromkeys(a for a in arms if a in scenario.arms))
     inputs, skipped = _parameter_inputs(scenario, spec, method, arms, issue)
-    inputs += _factor_inputs(scenario, spec, method, issue)
+    varied = {i.name for i in inputs}
+    for name in spec.factors:
+        if name in varied:
+            issue(
+                ("factors", name),
+                f"factor '{name}' has the name of a varied model parameter; rename the factor",
+            )
+    inputs += [i for i in _factor_inputs(scenario, spec, method, issue) if i.name not in varied]
     if method == "local":
         skipped += [(i.name, _NO_NOMINAL) for i in inputs if _is_zero(i.nominal)]
         inputs = [i for i in inputs if not _is_zero(i.nominal)]
@@ -160,6 +169,7 @@ def _parameter_inputs(scenario, spec, method, arms, issue) -> tuple[list, list]:
             issue(("exclude", index), f"unknown parameter '{name}'", did_you_mean(name, settable))
     inputs: list[SensitivityInput] = []
     skipped: list[tuple[str, str]] = []
+    own_parameters = _arm_parameters(scenario, arms)
     for index, name in enumerate(names):
         key = ("parameters", name if isinstance(requested, dict) else index)
         if name not in settable:
@@ -171,7 +181,7 @@ def _parameter_inputs(scenario, spec, method, arms, issue) -> tuple[list, list]:
             continue
         if name in spec.exclude:
             continue
-        overriding = [a for a in arms if name in scenario.arms[a].parameters]
+        overriding = [a for a in arms if name in own_parameters[a]]
         if overriding:
             why = (
                 f"arm '{overriding[0]}' sets it itself, so a scenario-level value would not "
@@ -235,6 +245,21 @@ def _parameter_inputs(scenario, spec, method, arms, issue) -> tuple[list, list]:
     return inputs, skipped
 
 
+def _arm_parameters(scenario: Scenario, arms: list[str]) -> dict[str, set[str]]:
+    """Parameters each arm sets itself or inherits through ``extends`` (not the scenario's)."""
+    result = {}
+    for arm in arms:
+        names: set[str] = set()
+        seen: set[str] = set()
+        current: str | None = arm
+        while current is not None and current not in seen and current in scenario.arms:
+            seen.add(current)
+            names |= set(scenario.arms[current].parameters)
+            current = scenario.arms[current].extends
+        result[arm] = names
+    return result
+
+
 def _nominal_parameter(scenario: Scenario, name: str, unit: str) -> float:
     """The value every arm starts from: the scenario's own, else the model's default."""
     if name in scenario.parameters:
@@ -290,7 +315,39 @@ def _factor_inputs(scenario, spec, method, issue) -> list[SensitivityInput]:
                 f"factor '{name}': {method} samples a range; give range: {{low, high}}",
             )
             continue
+        targets = [resolve_target(text, scenario) for text in paths]
+        if any("parameters" in t.path[:3] for t in targets):
+            issue(
+                ("factors", name, "path"),
+                "model parameters are listed under 'parameters' (their source and range come "
+                "from the model metadata), not as factors",
+            )
+            continue
+        if any(t.kind in ("int", "name") for t in targets):
+            issue(
+                ("factors", name, "path"),
+                f"factor '{name}' is a {'count' if targets[0].kind == 'int' else 'variant'}; "
+                "sensitivities need a continuous quantity (sweep counts and variants instead)",
+            )
+            continue
         held = _value_at(scenario, paths[0])
+        if method == "local" and any(_value_at(scenario, t) != held for t in paths[1:]):
+            issue(
+                ("factors", name, "path"),
+                f"factor '{name}': its paths hold different values; the local method perturbs "
+                "one nominal value, so give paths that hold the same value (or one factor each)",
+            )
+            continue
+        step = 2 * spec.local.relative_step
+        magnitude = getattr(held, "magnitude", held)
+        at_bound = isinstance(magnitude, int | float) and magnitude * (1 + step) > 1
+        if method == "local" and at_bound and any(t.domain == "fraction" for t in targets):
+            issue(
+                ("factors", name),
+                f"factor '{name}' = {magnitude:g} is a fraction at or near 1: p(1 + 2h) would "
+                "leave [0, 1]; leave it out of a local study (or use morris/sobol with a range)",
+            )
+            continue
         source, evidence = _factor_evidence(scenario, paths[0])
         scale = factor.range.scale if factor.range is not None else "lin"
         inputs.append(

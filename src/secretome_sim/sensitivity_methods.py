@@ -139,8 +139,8 @@ def _indices_for(
             f"indices from the other {int(whole.sum())}"
         )
     elif bad:
-        return empty, f"{bad} of {len(y)} points failed; Sobol indices need every point"
-    if np.ptp(y) <= 1e-12 * max(1.0, float(np.max(np.abs(y)))):
+        return empty, f"{bad} of {len(y)} points have no value; Sobol indices need every point"
+    if np.ptp(y) <= 1e-12 * float(np.max(np.abs(y))):  # relative: small metrics vary too
         return _zeros(study), "does not vary over the sampled ranges: every index is 0"
     problem = salib_problem(study.inputs)
     with warnings.catch_warnings(record=True) as caught:
@@ -171,8 +171,22 @@ def _local_indices(study: Sensitivity, y: np.ndarray) -> tuple[list[dict[str, fl
                 "absolute": (up - down) / (2 * h * float(study.inputs[k].nominal)),
             }
         )
+    notes = []
     failed = int(np.isnan(y).sum())
-    return found, f"{failed} perturbed points failed (their inputs get NaN)" if failed else ""
+    if failed:
+        notes.append(f"{failed} perturbed points have no value (their inputs get NaN)")
+    floor = 0.01 * study.spec.influential.local  # errors far below what counts: noise
+    rough = [
+        item.name
+        for item, values in zip(study.inputs, found, strict=True)
+        if values["S_error"] > max(0.1 * abs(values["S"]), floor)
+    ]
+    if rough:
+        notes.append(
+            f"S unreliable (S_error > 10 % of |S| and > {floor:g}: the metric jumps or bends "
+            f"within +-2h, e.g. a dose crossing an output time): {', '.join(rough)}"
+        )
+    return found, "; ".join(notes)
 
 
 def _morris(study, problem, x, y) -> list[dict[str, float]]:
