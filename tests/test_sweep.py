@@ -345,6 +345,13 @@ def test_sweep_file_names_its_scenario(write_scenario, tmp_path):
     )
     with pytest.raises(ScenarioError, match=r"my_sweep.yaml:4:\d+: arms\[1\]: no arm 'c'"):
         load_sweep(own)
+    twice = write_scenario(
+        "scenario: base.yaml\nfactors:\n  k: {path: parameters.k_el, values: [0.1]}\n"
+        "arms: [a, a]\n",
+        name="twice.yaml",
+    )
+    with pytest.raises(ScenarioError, match=r"arms\[1\]: arm 'a' is listed twice"):
+        load_sweep(twice)
     missing = write_scenario(
         "scenario: nope.yaml\nfactors:\n  k: {path: parameters.k_el, values: [0.1]}\n",
         name="s2.yaml",

@@ -138,6 +138,8 @@ def build_sweep(
             issue(
                 ("arms", index), f"no arm '{arm}' in the scenario", did_you_mean(arm, scenario.arms)
             )
+        elif arm in arms[:index]:
+            issue(("arms", index), f"arm '{arm}' is listed twice")
     entries = scenario.outputs or list(scenario.model_definition.outputs)
     available = [e.name if isinstance(e, OutputSpec) else e for e in entries]
     outputs = list(spec.outputs or available)
