@@ -53,7 +53,6 @@ from . import __version__
 from .checks import CheckContext, run_checks
 from .dosing import PlanError, dose_totals, model_time, repeat_times, resolved_arms
 from .errors import Issue, KeyPath, ScenarioError, SimulationError, did_you_mean, format_key_path
-from .loader import load_scenario
 from .metrics import SIMPLE_METRICS
 from .models import engine_versions
 from .optimize_spec import Constraint, Objective, OptimizeFile, OptimizeSpec, Variable
@@ -75,12 +74,13 @@ from .scenario import (
     TimeSpan,
 )
 from .simulate import simulate_arm
+from .study_file import no_section, read_study
 from .sweep_factors import Factor, apply_point, parse_path, resolve_factors
 from .sweep_spec import FactorSpec, ValueRange
 from .sweep_worker import PointEvaluator, SweepJob, metric_columns
 from .units import UnitError, convert, parse_quantity
 from .validation import validate_document
-from .yaml_source import Positions, load_yaml_file, position_of
+from .yaml_source import Positions, position_of
 
 MAX_COMBINATIONS = 10_000  # of the enumerated variables; each gets `starts` local searches
 FEASIBILITY_TOLERANCE = 1e-6  # a constraint may be violated by this fraction of its scale
@@ -240,31 +240,10 @@ class Optimization:
 def load_optimization(path: str | Path, *, models_dir: str | Path | None = None) -> Optimization:
     """Read a scenario with an ``optimize:`` section, or an optimisation file with
     ``scenario:``; every problem is reported at once, located in the file that has it."""
-    path = Path(path)
-    data, positions, text = load_yaml_file(path)
-    if isinstance(data, dict) and "scenario" in data and "model" not in data:
-        spec, issues = validate_document(OptimizeFile, data, positions, str(path))
-        if issues:
-            raise ScenarioError(issues, "optimization")
-        assert spec is not None
-        scenario_path = (path.parent / spec.scenario).resolve()
-        if not scenario_path.exists():
-            line, column = position_of(positions, ("scenario",))
-            message = f"scenario file {spec.scenario} not found (looked for {scenario_path})"
-            issue = Issue(str(path), line, column, ("scenario",), message)
-            raise ScenarioError([issue], "optimization")
-        scenario = load_scenario(scenario_path, models_dir=models_dir)
-        own = OptimizeSpec.model_validate({k: getattr(spec, k) for k in OptimizeSpec.model_fields})
-        return build_optimization(scenario, own, (str(path), (), positions), path, text)
-    scenario = load_scenario(path, models_dir=models_dir)
-    if scenario.optimize is None:
-        message = (
-            "this scenario has no 'optimize:' section; add one, or write an optimisation file "
-            "with 'scenario: <path>', arm, objective and variables (see the README)"
-        )
-        raise ScenarioError([Issue(str(path), None, None, ("optimize",), message)])
-    where = (str(path), ("optimize",), positions)
-    return build_optimization(scenario, scenario.optimize, where, path, text)
+    source = read_study(path, "optimize", OptimizeFile, OptimizeSpec, "optimization", models_dir)
+    if source.spec is None:
+        raise no_section(path, "optimize", "optimisation")
+    return build_optimization(source.scenario, source.spec, source.where, source.path, source.text)
 
 
 def build_optimization(

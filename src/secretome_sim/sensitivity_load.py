@@ -15,13 +15,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import Issue, KeyPath, ScenarioError, did_you_mean
-from .loader import load_scenario
 from .scenario import Scenario
 from .sensitivity_spec import Method, SensitivityFile, SensitivitySpec
+from .study_file import read_study
 from .sweep_load import Sweep, build_sweep
 from .units import format_quantity, parse_quantity, registry
 from .validation import validate_document
-from .yaml_source import Positions, load_yaml_file, position_of
+from .yaml_source import Positions, position_of
 
 MAX_INPUTS = 500
 
@@ -64,26 +64,11 @@ def load_sensitivity(
 ) -> Sensitivity:
     """Read a scenario (its ``sensitivity:`` section, or the defaults when it has none) or a
     sensitivity file with ``scenario:``. ``method`` overrides the file's."""
-    path = Path(path)
-    data, positions, _ = load_yaml_file(path)
-    if isinstance(data, dict) and "scenario" in data and "model" not in data:
-        spec_file, issues = validate_document(SensitivityFile, data, positions, str(path))
-        if issues:
-            raise ScenarioError(issues, "sensitivity file")
-        assert spec_file is not None
-        scenario_path = (path.parent / spec_file.scenario).resolve()
-        if not scenario_path.exists():
-            line, column = position_of(positions, ("scenario",))
-            message = f"scenario file {spec_file.scenario} not found (looked for {scenario_path})"
-            issue = Issue(str(path), line, column, ("scenario",), message)
-            raise ScenarioError([issue], "sensitivity file")
-        scenario = load_scenario(scenario_path, models_dir=models_dir)
-        spec = SensitivitySpec.model_validate(spec_file.model_dump(exclude={"scenario"}))
-        return build_sensitivity(scenario, spec, method, (str(path), (), positions), path)
-    scenario = load_scenario(path, models_dir=models_dir)
-    spec = scenario.sensitivity or SensitivitySpec()
-    where = (str(path), ("sensitivity",), positions)
-    return build_sensitivity(scenario, spec, method, where, path)
+    source = read_study(
+        path, "sensitivity", SensitivityFile, SensitivitySpec, "sensitivity file", models_dir
+    )
+    spec = source.spec or SensitivitySpec()  # a plain scenario: the documented defaults
+    return build_sensitivity(source.scenario, spec, method, source.where, source.path)
 
 
 def build_sensitivity(

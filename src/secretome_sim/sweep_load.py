@@ -16,12 +16,12 @@ from typing import Any
 
 from .checks import CheckContext, check_metrics
 from .errors import Issue, ScenarioError, did_you_mean
-from .loader import load_scenario
 from .scenario import STUDY_SECTIONS, Metric, OutputSpec, Scenario
+from .study_file import no_section, read_study
 from .sweep_factors import Factor, resolve_factors
 from .sweep_spec import SweepFile, SweepSpec
 from .validation import validate_document
-from .yaml_source import Positions, load_yaml_file, position_of
+from .yaml_source import Positions, position_of
 
 MAX_POINTS = 10_000_000  # like 'samples': a design table of this size is ~100 MB per factor
 
@@ -71,29 +71,10 @@ class Sweep:
 
 def load_sweep(path: str | Path, *, models_dir: str | Path | None = None) -> Sweep:
     """Read a scenario with a ``sweep:`` section, or a sweep file with ``scenario:``."""
-    path = Path(path)
-    data, positions, text = load_yaml_file(path)
-    if isinstance(data, dict) and "scenario" in data and "model" not in data:
-        spec, issues = validate_document(SweepFile, data, positions, str(path))
-        if issues:
-            raise ScenarioError(issues, "sweep")
-        assert spec is not None
-        scenario_path = (path.parent / spec.scenario).resolve()
-        if not scenario_path.exists():
-            line, column = position_of(positions, ("scenario",))
-            message = f"scenario file {spec.scenario} not found (looked for {scenario_path})"
-            raise ScenarioError([Issue(str(path), line, column, ("scenario",), message)], "sweep")
-        scenario = load_scenario(scenario_path, models_dir=models_dir)
-        spec = SweepSpec.model_validate(spec.model_dump(exclude={"scenario"}))
-        return build_sweep(scenario, spec, (str(path), (), positions), path, text)
-    scenario = load_scenario(path, models_dir=models_dir)
-    if scenario.sweep is None:
-        message = (
-            "this scenario has no 'sweep:' section; add one, or write a sweep file with "
-            "'scenario: <path>' and factors (see the README)"
-        )
-        raise ScenarioError([Issue(str(path), None, None, ("sweep",), message)])
-    return build_sweep(scenario, scenario.sweep, (str(path), ("sweep",), positions), path, text)
+    source = read_study(path, "sweep", SweepFile, SweepSpec, "sweep", models_dir)
+    if source.spec is None:
+        raise no_section(path, "sweep", "sweep")
+    return build_sweep(source.scenario, source.spec, source.where, source.path, source.text)
 
 
 def build_sweep(
