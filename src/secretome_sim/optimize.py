@@ -890,10 +890,10 @@ class _Problem:
             for i in combination.continuous:
                 point[self.opt.variables[i].name] = self.opt.variables[i].value(0.5)
             try:
-                plans = self.evaluator._plans(self.scenario_at(point))
+                plans = self.evaluator.plans_for(self.scenario_at(point))
             except Exception:  # an invalid point is found again (and recorded) by the search
                 continue
-            self.evaluator._ensure_slots(plans)
+            self.evaluator.ensure_slots(plans)
 
     def scenario_at(self, point: dict[str, Any], base: Scenario | None = None) -> Scenario:
         """The scenario with each variable at its value: choices first (whole items), then
@@ -945,8 +945,8 @@ class _Problem:
         """The metric measures from one simulation of each needed arm on the compiled model."""
         evaluator = self.evaluator
         assert evaluator is not None
-        plans = evaluator._plans(scenario)
-        evaluator._ensure_slots(plans)
+        plans = evaluator.plans_for(scenario)
+        evaluator.ensure_slots(plans)
         preeq = scenario.preequilibration
         columns: dict[tuple[str, str], float] = {}
         for plan in plans:
@@ -954,7 +954,7 @@ class _Problem:
             steady = trajectory.steady_state
             if steady is not None and not steady.found and preeq and preeq.on_failure == "error":
                 raise SimulationError(f"arm '{plan.name}': {steady.message}", plan.name, 0.0)
-            row = evaluator._metrics(trajectory.values)
+            row = evaluator.metrics_of(trajectory.values)
             for (column, _), value in zip(evaluator.metric_columns, row, strict=True):
                 columns[(plan.name, column)] = float(value)
         return {m: columns[(m.arm, m.column)] for m in measures if m.kind == "metric"}

@@ -64,7 +64,7 @@ class PointEvaluator:
         self.display_times, self.model_times = output_grid(scenario, model)
         self.time_unit = f"{scenario.time.end.units:~}"
         self.thresholds = thresholds(scenario, self.columns, model)
-        self.plans_template = self._plans(scenario)
+        self.plans_template = self.plans_for(scenario)
         self.compiled: CompiledModel = compile_model(
             model, self.plans_template, outputs, scenario.solver
         )
@@ -73,11 +73,12 @@ class PointEvaluator:
             scenario.metrics, self.columns, self.time_unit, self.thresholds
         )
 
-    def _plans(self, scenario: Scenario) -> list[ArmPlan]:
+    def plans_for(self, scenario: Scenario) -> list[ArmPlan]:
+        """The dose plans of the job's arms in a (changed) scenario, in job order."""
         arms = resolved_arms(scenario)
         return [plan_arm(name, arms[name], scenario, self.model) for name in self.job.arms]
 
-    def _ensure_slots(self, plans: list[ArmPlan]) -> None:
+    def ensure_slots(self, plans: list[ArmPlan]) -> None:
         """Recompile (rarely) when a point needs an infusion or depot helper the model lacks."""
         have_parameters = set(self.compiled.parameter_index)
         needed = [p for p in plans for s in p.infusions if s.parameter not in have_parameters]
@@ -103,8 +104,8 @@ class PointEvaluator:
         for p, point_values in enumerate(values):
             try:
                 scenario = apply_point(self.scenario, self.job.factors, point_values)
-                plans = self._plans(scenario)
-                self._ensure_slots(plans)
+                plans = self.plans_for(scenario)
+                self.ensure_slots(plans)
             except Exception as exc:  # any failure is this point's, recorded; the sweep goes on
                 for a in range(len(arms)):
                     row = p * len(arms) + a
@@ -128,7 +129,7 @@ class PointEvaluator:
                     continue
                 if keep is not None:
                     keep[p, a] = values_out * self._factors()
-                metric_values[row] = self._metrics(values_out)
+                metric_values[row] = self.metrics_of(values_out)
         table = self._table(points, values, metric_values, status, messages)
         seconds = clock.perf_counter() - tick
         return ChunkResult(chunk, table, keep, seconds, _worker_name())
@@ -136,7 +137,8 @@ class PointEvaluator:
     def _factors(self) -> np.ndarray:
         return np.array([c.factor for c in self.columns])
 
-    def _metrics(self, values: np.ndarray) -> list[float]:
+    def metrics_of(self, values: np.ndarray) -> list[float]:
+        """One arm's metric values (``metric_columns`` order) from its model-unit trajectory."""
         row = []
         finite = ~np.isnan(values).any(axis=1)
         grid = self.display_times[finite]
