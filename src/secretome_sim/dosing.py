@@ -63,6 +63,7 @@ class InfusionSlot:
     parameter: str
     species: str
     compartment: str
+    amount: bool = False  # the species is an amount: the rate is amount per time
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class DepotSlot:
     species: str
     compartment: str
     rate_parameter: str
+    amount: bool = False  # the target is an amount species, and so is its depot
 
 
 @dataclass
@@ -210,7 +212,7 @@ def depot_slot(item: InputInfo, plan: ArmPlan, half_life: float) -> DepotSlot:
     arm's parameters."""
     ordinal = sum(s.species == item.target for s in plan.depots)
     name = f"_depot_{item.target}_{ordinal}"
-    slot = DepotSlot(name, item.target, item.compartment or "", f"_krel{name}")
+    slot = DepotSlot(name, item.target, item.compartment or "", f"_krel{name}", item.amount)
     plan.depots.add(slot)
     plan.parameters[slot.rate_parameter] = math.log(2) / half_life
     return slot
@@ -270,7 +272,9 @@ def _plan_dose(
     for item, value, label in delivered_values(dose, scenario, model):
         if isinstance(dose, Infusion):
             duration = model_time(dose.duration, model)
-            infusion = InfusionSlot(f"_infusion_{item.target}", item.target, item.compartment or "")
+            infusion = InfusionSlot(
+                f"_infusion_{item.target}", item.target, item.compartment or "", item.amount
+            )
             plan.infusions.add(infusion)
             intervals += [(infusion.parameter, t, t + duration, value, label) for t in starts]
         elif isinstance(dose, MediumChange):

@@ -115,6 +115,7 @@ class InputInfo:
     molecular_weight: Any = None
     volume: Any = None
     compartment: str | None = None
+    amount: bool = False  # a species with only substance units: doses add amounts, not levels
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,22 @@ class ModelDefinition:
 
     @cached_property
     def rule_ids(self) -> list[str]:
-        return list(self.base.getAssignmentRuleIds())
+        """Ids computed by rules: assignment rules, then rate rules (states of their own)."""
+        return list(self.base.getAssignmentRuleIds()) + list(self.base.getRateRuleIds())
+
+    @cached_property
+    def amount_species(self) -> frozenset[str]:
+        """Species with only substance units: their symbol means an amount, not a level, so
+        a dose adds an amount and an output reports one (SBML's hasOnlySubstanceUnits)."""
+        import libsbml
+
+        document = libsbml.readSBMLFromString(self.sbml)
+        model = document.getModel()
+        if model is None:
+            return frozenset()
+        return frozenset(
+            s.getId() for s in model.getListOfSpecies() if s.getHasOnlySubstanceUnits()
+        )
 
     @cached_property
     def inputs(self) -> dict[str, InputInfo]:
@@ -214,7 +230,11 @@ class ModelDefinition:
         return meta.unit if meta else None
 
     def _selection(self, model_id: str) -> str:
-        return f"[{model_id}]" if model_id in self.species_ids else model_id
+        """libRoadRunner's selection for an id: a species' level (``[S]``) unless it is
+        measured as an amount, whose own value (``S``) is what the model means by it."""
+        if model_id in self.species_ids and model_id not in self.amount_species:
+            return f"[{model_id}]"
+        return model_id
 
     def _input(self, name: str, target: str, unit: str | None, meta: Any = None) -> InputInfo:
         kind: Literal["species", "parameter"] = (
@@ -234,6 +254,7 @@ class ModelDefinition:
             molecular_weight=getattr(meta, "molecular_weight", None),
             volume=getattr(meta, "volume", None),
             compartment=compartment,
+            amount=target in self.amount_species,
         )
 
     def check(self) -> list[str]:

@@ -58,6 +58,7 @@ class CompiledModel:
     base_values: np.ndarray
     time_unit: str
     has_rate_rules: bool = False  # rate-rule variables are not covered by the species rates
+    amount_species: frozenset[int] = frozenset()  # species indices whose doses add amounts
     _steady_states: dict[tuple, tuple[np.ndarray, SteadyState]] = field(default_factory=dict)
     _settable_position: dict[str, int] | None = None
 
@@ -86,23 +87,16 @@ def compile_model(
     depots: set[DepotSlot] = set().union(*(p.depots for p in plans)) if plans else set()
     for slot in sorted(infusions, key=lambda s: s.parameter):
         rr.addParameter(slot.parameter, 0.0, False)
-        rr.addReaction(
-            f"_J{slot.parameter}",
-            [],
-            [slot.species],
-            f"{slot.compartment} * {slot.parameter}",
-            False,
-        )
+        rr.addReaction(f"_J{slot.parameter}", [], [slot.species], infusion_rate_law(slot), False)
     for slot in sorted(depots, key=lambda s: s.depot):
-        rr.addSpecies(slot.depot, slot.compartment, initConcentration=0.0, forceRegenerate=False)
-        rr.addParameter(slot.rate_parameter, 0.0, False)  # each arm sets its own rate
-        rr.addReaction(
-            f"_J{slot.depot}",
-            [slot.depot],
-            [slot.species],
-            f"{slot.compartment} * {slot.rate_parameter} * {slot.depot}",
-            False,
+        rr.addSpecies(
+            slot.depot,
+            slot.compartment,
+            hasOnlySubstanceUnits=slot.amount,
+            forceRegenerate=False,
         )
+        rr.addParameter(slot.rate_parameter, 0.0, False)  # each arm sets its own rate
+        rr.addReaction(f"_J{slot.depot}", [slot.depot], [slot.species], depot_rate_law(slot), False)
     for output in outputs:
         if output.expression is not None:
             rr.addParameter(output.selection, 0.0, False)
@@ -117,6 +111,7 @@ def compile_model(
     _configure(rr, solver, model)
     rr.timeCourseSelections = ["time", *[o.selection for o in outputs]]
     species = list(rr.model.getFloatingSpeciesIds())
+    amounts = model.amount_species | {slot.depot for slot in depots if slot.amount}
     params = list(rr.model.getGlobalParameterIds())
     ruled = set(rr.getAssignmentRuleIds()) | set(rr.getRateRuleIds())
     settable = np.array([i for i, p in enumerate(params) if p not in ruled], dtype=np.int32)
@@ -130,7 +125,22 @@ def compile_model(
         base_values=all_values[settable].copy(),
         time_unit=model.time_unit,
         has_rate_rules=bool(rr.getRateRuleIds()),
+        amount_species=frozenset(i for i, s in enumerate(species) if s in amounts),
     )
+
+
+def infusion_rate_law(slot: InfusionSlot) -> str:
+    """The helper reaction feeding an infusion: the rate parameter is a level per time for a
+    concentration species (times the volume gives amount per time), an amount per time for
+    an amount species."""
+    return slot.parameter if slot.amount else f"{slot.compartment} * {slot.parameter}"
+
+
+def depot_rate_law(slot: DepotSlot) -> str:
+    """First-order release from a depot species into its target (amount per time)."""
+    if slot.amount:
+        return f"{slot.rate_parameter} * {slot.depot}"
+    return f"{slot.compartment} * {slot.rate_parameter} * {slot.depot}"
 
 
 def _configure(rr: Any, solver: Solver, model: ModelDefinition) -> None:
@@ -254,10 +264,15 @@ def event_tolerance(start: float, end: float) -> float:
 def _apply(compiled: CompiledModel, event: DoseEvent) -> None:
     model = compiled.rr.model
     if event.target in compiled.species_index:
-        index = [compiled.species_index[event.target]]
-        current = float(model.getFloatingSpeciesConcentrations(index)[0])
-        new = event.value if event.action == "set" else current + event.value
-        model.setFloatingSpeciesConcentrations(index, [new])
+        position = compiled.species_index[event.target]
+        index = [position]
+        if position in compiled.amount_species:  # the value is an amount, like the species
+            get, put = model.getFloatingSpeciesAmounts, model.setFloatingSpeciesAmounts
+        else:
+            get = model.getFloatingSpeciesConcentrations
+            put = model.setFloatingSpeciesConcentrations
+        current = float(get(index)[0])
+        put(index, [event.value if event.action == "set" else current + event.value])
         return
     index = np.array([compiled.parameter_index[event.target]], dtype=np.int32)
     current = float(model.getGlobalParameterValues(index)[0])
