@@ -20,7 +20,7 @@ from .dosing import (
     repeat_count,
     to_input_units,
 )
-from .errors import Issue, KeyPath, did_you_mean
+from .errors import Issue, KeyPath, did_you_mean, valid_names
 from .models import ModelDefinition
 from .scenario import PRODUCT
 from .units import UnitError, convert, parse_quantity
@@ -92,6 +92,25 @@ def _product(ctx: CheckContext) -> dict[str, Any]:
     return _mapping(ctx.raw.get("product"))
 
 
+_FILE_IDS = {
+    "inputs": "species and settable parameters",
+    "outputs": "species and rule variables",
+    "parameters": "settable parameters",
+}
+
+
+def _valid(ctx: CheckContext, word: str, choices: Any, noun: str, also: str | None = None) -> str:
+    """The valid names to show for an unknown ``word``: all of them if few, else the nearest
+    and where to see the rest (a model file's own ids are its species and parameters)."""
+    model = ctx.model
+    if model.meta_path is not None:
+        shown = model.id if ctx.raw.get("model") == model.id else str(model.meta_path)
+        listed_by = f"`secretome-sim models show {shown}` lists them"
+    else:
+        listed_by = f"they are the {_FILE_IDS[noun]} of {model.path.name}"
+    return valid_names(word, choices, noun, listed_by, also)
+
+
 # --------------------------------------------------------------------------- the checks
 def check_dose_targets(ctx: CheckContext) -> Iterator[Issue]:
     """Every dose names a model input (or the product), and depots/infusions need a species."""
@@ -124,8 +143,8 @@ def check_dose_targets(ctx: CheckContext) -> Iterator[Issue]:
         if target not in inputs:
             yield ctx.issue(
                 (*path, "target"),
-                f"unknown input '{target}' of model '{ctx.model.id}' (inputs: "
-                f"{', '.join(sorted(inputs)) or 'none'}; or '{PRODUCT}')",
+                f"unknown input '{target}' of model '{ctx.model.id}'"
+                + _valid(ctx, target, inputs, "inputs", f"'{PRODUCT}'"),
                 did_you_mean(target, [*inputs, PRODUCT]),
             )
         elif kind in ("infusion", "depot") and inputs[target].kind != "species":
@@ -201,7 +220,7 @@ def check_product(ctx: CheckContext) -> Iterator[Issue]:
             yield ctx.issue(
                 key,
                 f"factor '{name}' feeds '{target}', which is not an input of model "
-                f"'{ctx.model.id}' (inputs: {', '.join(sorted(inputs))}); set 'input:'",
+                f"'{ctx.model.id}'{_valid(ctx, target, inputs, 'inputs')}; set 'input:'",
                 did_you_mean(target, inputs),
             )
     for variant, spec in _mapping(product.get("variants")).items():
@@ -254,7 +273,8 @@ def _parameter_issues(
     if pid not in known:
         yield ctx.issue(
             path,
-            f"unknown parameter '{pid}' of model '{ctx.model.id}'",
+            f"unknown parameter '{pid}' of model '{ctx.model.id}'"
+            + _valid(ctx, pid, known, "parameters"),
             did_you_mean(pid, known),
         )
         return
@@ -282,8 +302,8 @@ def check_outputs(ctx: CheckContext) -> Iterator[Issue]:
         if name not in outputs:
             yield ctx.issue(
                 path,
-                f"unknown output '{name}' of model '{ctx.model.id}' (outputs: "
-                f"{', '.join(sorted(outputs))})",
+                f"unknown output '{name}' of model '{ctx.model.id}'"
+                + _valid(ctx, name, outputs, "outputs"),
                 did_you_mean(name, outputs),
             )
         elif isinstance(item, dict) and isinstance(item.get("unit"), str):
@@ -347,7 +367,8 @@ def check_metrics(ctx: CheckContext) -> Iterator[Issue]:
                 if isinstance(names, list):
                     yield ctx.issue(
                         ("metrics", index, "outputs", j),
-                        f"unknown output '{name}'",
+                        f"unknown output '{name}' of model '{ctx.model.id}'"
+                        + _valid(ctx, name, outputs, "outputs"),
                         did_you_mean(name, outputs),
                     )
                 continue

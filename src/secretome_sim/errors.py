@@ -31,6 +31,60 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def nearest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` valid names nearest to ``word``, best first.
+
+    Names within difflib's similarity cutoff (0.6) first, best ratio first and, among equals,
+    the longest shared prefix (so 'S_1O' finds 'S_10' before 'S_61'); if none is that close,
+    the same ignoring case; if still none, the names sharing a case-insensitive prefix of at
+    least two characters with the word (one, for a one-character word), longest prefix first.
+    Empty if nothing is near."""
+    names = sorted({str(c) for c in choices})
+    word = str(word)
+    for fold in (str, str.lower):
+        key = fold(word)
+        scored = []
+        for name in names:
+            ratio = difflib.SequenceMatcher(None, key, fold(name)).ratio()
+            if ratio >= 0.6:
+                scored.append((-ratio, -_common_prefix(key, fold(name)), name))
+        if scored:
+            return [name for *_, name in sorted(scored)[:n]]
+    lower = word.lower()
+    least = max(1, min(2, len(lower)))
+    shared = [(-_common_prefix(lower, name.lower()), len(name), name) for name in names]
+    return [name for prefix, _, name in sorted(shared) if -prefix >= least][:n]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+LIST_IN_FULL = 12  # name lists longer than this are shown as the nearest few and a count
+
+
+def valid_names(
+    word: str, choices: Iterable[str], noun: str, listed_by: str, also: str | None = None
+) -> str:
+    """What to append to "unknown <noun> 'word'": every valid name when there are at most
+    LIST_IN_FULL (`` (inputs: a, b; or 'product')``), else the nearest few, how many there are
+    and where ``listed_by`` says to see them all (``; nearest: 'a', 'b', 'c' (75 inputs in
+    all, or 'product'; `secretome-sim models show m` lists them)``). ``also`` is one more
+    valid word outside the list (a dose's 'product')."""
+    names = sorted({str(c) for c in choices})
+    if len(names) <= LIST_IN_FULL:
+        return f" ({noun}: {', '.join(names) or 'none'}" + (f"; or {also})" if also else ")")
+    close = nearest(word, names)
+    found = f"nearest: {', '.join(repr(name) for name in close)}" if close else "none is close"
+    count = f"{len(names)} {noun} in all" + (f", or {also}" if also else "")
+    return f"; {found} ({count}; {listed_by})"
+
+
 def describe_value(value: Any) -> str:
     """How a found value is shown in a message: its repr and, for non-strings, its YAML type."""
     if isinstance(value, str):
