@@ -327,12 +327,6 @@ def test_assignment_and_rate_rules_with_doses(tmp_path, write_scenario):
     assert not np.allclose(result.wide("k2")["z"].to_numpy(), z)  # the k2 dose did act
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug, reported: the steady state cached for arms with the same parameters "
-    "holds the species only, so a later arm starts its rate-rule variables from their initial "
-    "values",
-)
 def test_preequilibration_brings_rate_rule_variables_to_steady_state(tmp_path, write_scenario):
     """With a constant source into X, the steady state is [X] = 0.1/k = 0.5 and z = k2 [X] / k3
     = 2.5. Every pre-equilibrated arm must start there, the second arm with the same
@@ -469,11 +463,6 @@ def test_a_delayed_model_event_stays_pending_across_a_dose(tmp_path, write_scena
     assert reference[t == 8][0] == pytest.approx(4.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug, reported: compile reads parameter values after libRoadRunner has "
-    "already fired t0=false events at load, and every arm's reset() fires them again",
-)
 def test_an_event_with_initial_value_false_fires_once_at_time_zero(tmp_path, write_scenario):
     """With ``t0=false`` (SBML initialValue = false) a trigger true at t = 0 makes the
     transition at t = 0: libRoadRunner fires ``k = 2 * k`` once, k = 0.2. Ours must agree."""
@@ -671,3 +660,39 @@ def test_species_in_two_compartments_of_different_volumes(tmp_path, write_scenar
     rates = np.array([[-kr, 0, 0], [kr, -ka, 0], [0, ratio * ka, -ke]])
     x2 = [(expm(rates * (s - 1)) @ [2.0, 0, 0])[2] if s >= 1 else 0.0 for s in t]
     np.testing.assert_allclose(tissue["X2"].to_numpy(), x2, rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- 7. derived values
+DERIVED = """
+model derived()
+  vol = 2;
+  k_base = 0.1;
+  k = 3 * k_base;
+  compartment cell = vol;
+  species X in cell = 4 / vol;
+  elimination: X -> ; cell * k * X;
+end
+"""
+
+
+def test_values_derived_by_initial_assignments_follow_the_arms_parameters(tmp_path, write_scenario):
+    """``k = 3 * k_base`` and ``cell = vol`` are SBML initial assignments: an arm that sets
+    k_base or vol must see k and the volume (and X's initial level 4/vol) follow, as any
+    SBML simulator would compute them; the next arm gets the model's own values back."""
+    model = export(tmp_path, "derived", DERIVED)
+    result = run(
+        write_scenario,
+        model,
+        "outputs: [X]\narms:\n  faster: {parameters: {k_base: 0.2, vol: 4}}\n  plain: {}\n",
+    )
+    t = result.wide("plain").index.to_numpy()
+    np.testing.assert_allclose(result.wide("faster")["X"], 1.0 * np.exp(-0.6 * t), rtol=RTOL)
+    np.testing.assert_allclose(result.wide("plain")["X"], 2.0 * np.exp(-0.3 * t), rtol=RTOL)
+
+
+def test_a_derived_parameter_cannot_be_set(tmp_path, write_scenario):
+    """k is computed from k_base; setting it would silently disagree with its definition."""
+    model = export(tmp_path, "derived", DERIVED)
+    with pytest.raises(ScenarioError) as caught:
+        run(write_scenario, model, "arms:\n  a: {parameters: {k: 0.5}}\n")
+    assert "'k'" in str(caught.value) and "k_base" in str(caught.value)

@@ -162,10 +162,18 @@ class ModelDefinition:
         return list(self.base.model.getFloatingSpeciesIds())
 
     @cached_property
+    def derived_ids(self) -> frozenset[str]:
+        """Ids the model computes: by assignment or rate rules, or by initial assignments
+        (``p2 = 2 * p1`` follows an arm's value of p1, so p2 itself is not settable)."""
+        base = self.base
+        return frozenset(
+            [*base.getAssignmentRuleIds(), *base.getRateRuleIds(), *base.getInitialAssignmentIds()]
+        )
+
+    @cached_property
     def parameter_ids(self) -> list[str]:
-        """Global parameters a scenario may set: not computed by rules."""
-        ruled = set(self.base.getAssignmentRuleIds()) | set(self.base.getRateRuleIds())
-        return [p for p in self.base.model.getGlobalParameterIds() if p not in ruled]
+        """Global parameters a scenario may set: not computed by rules or initial assignments."""
+        return [p for p in self.base.model.getGlobalParameterIds() if p not in self.derived_ids]
 
     @cached_property
     def rule_ids(self) -> list[str]:

@@ -61,6 +61,8 @@ class CompiledModel:
     amount_species: frozenset[int] = frozenset()  # species indices whose doses add amounts
     _steady_states: dict[tuple, tuple[np.ndarray, SteadyState]] = field(default_factory=dict)
     _settable_position: dict[str, int] | None = None
+    _initial: np.ndarray | None = None  # the settable parameters' initial values, as last set
+    _initial_keys: list[str] = field(default_factory=list)
 
     def parameter_vector(self, overrides: dict[str, float]) -> np.ndarray:
         """Every settable parameter's value for an arm: defaults, then the arm's overrides."""
@@ -68,6 +70,21 @@ class CompiledModel:
         for name, value in overrides.items():
             values[self.settable_position[name]] = value
         return values
+
+    def set_initial_parameters(self, overrides: dict[str, float]) -> None:
+        """Make the arm's values the parameters' initial values, so that reset() starts from
+        them: initial assignments derived from them (``p2 = 2 * p1``) and events firing at
+        t = 0 then see the arm's values. Only values that changed since the last arm are set
+        (``ExecutableModel.setValue("init(p)")`` costs ~0.5 us; the vector setter for initial
+        values is unusable from Python in libRoadRunner 2.10)."""
+        wanted = self.parameter_vector(overrides)
+        if self._initial is None:
+            self._initial = self.base_values.copy()
+            self._initial_keys = [f"init({p})" for p in self.settable_position]
+        model = self.rr.model
+        for k in np.flatnonzero(wanted != self._initial):
+            model.setValue(self._initial_keys[k], float(wanted[k]))
+        self._initial = wanted
 
     @property
     def settable_position(self) -> dict[str, int]:
@@ -113,9 +130,10 @@ def compile_model(
     species = list(rr.model.getFloatingSpeciesIds())
     amounts = model.amount_species | {slot.depot for slot in depots if slot.amount}
     params = list(rr.model.getGlobalParameterIds())
-    ruled = set(rr.getAssignmentRuleIds()) | set(rr.getRateRuleIds())
-    settable = np.array([i for i, p in enumerate(params) if p not in ruled], dtype=np.int32)
-    all_values = np.asarray(rr.model.getGlobalParameterValues(), dtype=float)
+    derived = model.derived_ids | set(rr.getAssignmentRuleIds())  # and the output rules
+    settable = np.array([i for i, p in enumerate(params) if p not in derived], dtype=np.int32)
+    # initial values, not current ones: loading fires events at t = 0 (``t0=false``)
+    all_values = np.array([rr.getValue(f"init({p})") for p in params], dtype=float)
     return CompiledModel(
         rr=rr,
         outputs=outputs,
@@ -180,8 +198,8 @@ def simulate_arm(
     Raises SimulationError naming the arm and time; its ``partial`` is the rows done so far.
     """
     rr = compiled.rr
-    rr.model.setGlobalParameterValues(compiled.settable, compiled.parameter_vector(plan.parameters))
-    rr.reset(_reset_flags())  # initial assignments of species and compartments, arm's parameters
+    compiled.set_initial_parameters(plan.parameters)
+    rr.reset(_reset_flags())  # the arm's parameters, then every initial assignment from them
     steady = None
     if preequilibration is not None:
         steady = _preequilibrate(compiled, plan, preequilibration)
@@ -222,12 +240,14 @@ def simulate_arm(
 
 
 def _reset_flags() -> int:
-    """What reset() restores: time, rates, species and compartments. Plain reset() keeps
-    compartment sizes, so a compartment set from a parameter (``c = volume``) would ignore the
-    arm's value of that parameter. Global parameters are set by us, not reset."""
+    """What reset() restores: time, rates, species, compartments and global parameters, all
+    from their initial values (the arm's, for parameters) and initial assignments. Plain
+    reset() keeps compartment sizes and parameters, so a compartment or parameter derived
+    from a parameter (``c = volume``, ``p2 = 2 * p1``) would ignore the arm's value of it."""
     from roadrunner import SelectionRecord as Select
 
-    return int(Select.TIME | Select.RATE | Select.FLOATING | Select.COMPARTMENT)
+    flags = Select.TIME | Select.RATE | Select.FLOATING | Select.COMPARTMENT
+    return int(flags | Select.GLOBAL_PARAMETER)
 
 
 def _event_groups(
@@ -292,9 +312,9 @@ def _preequilibrate(
     key = tuple(sorted((k, v) for k, v in plan.parameters.items() if not k.startswith("_krel")))
     if key in compiled._steady_states:
         state, report = compiled._steady_states[key]
-        rr.model.setFloatingSpeciesConcentrations(state)
+        _restore_state(rr, state)
         return report
-    initial = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
+    initial = _state(rr)
     report = None
     rate = _max_relative_rate(rr)
     if not compiled.has_rate_rules and rate <= settings.tolerance and np.all(initial >= -1e-12):
@@ -307,8 +327,8 @@ def _preequilibrate(
     try:
         rr.steadyState()
         rate = _max_relative_rate(rr)
-        state = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
-        if rate <= settings.tolerance and np.all(state >= -1e-12):
+        state = _state(rr)
+        if rate <= settings.tolerance and np.all(state[: _species_count(rr)] >= -1e-12):
             report = SteadyState(True, "steady-state solver", rate)
     except RuntimeError:  # the Newton solver fails on singular Jacobians; fall back below
         pass
@@ -317,8 +337,11 @@ def _preequilibrate(
         # and its moiety analysis replaces the integrator's absolute tolerance vector
         rr.timeCourseSelections = selections
         rr.integrator.setValue("absolute_tolerance", tolerances)
+        # ... and it restores every parameter's initial value from the SBML: set the arm's again
+        compiled._initial = None
+        compiled.set_initial_parameters(plan.parameters)
     if report is None:
-        rr.model.setFloatingSpeciesConcentrations(initial)
+        _restore_state(rr, initial)
         max_time = to_time(settings.max_time, compiled.time_unit)
         window, elapsed = max_time / 1024, 0.0
         rate = math.inf
@@ -348,7 +371,7 @@ def _preequilibrate(
         )
         report = SteadyState(found, "simulation", rate, message)
     rr.model.setTime(0.0)
-    state = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
+    state = _state(rr)
     _remember(compiled, key, state, report)
     return report
 
@@ -379,9 +402,35 @@ def _flush_dust(model: Any) -> None:
         model.setFloatingSpeciesConcentrations(np.where(dust, 0.0, state))
 
 
+def _state(rr: Any) -> np.ndarray:
+    """What pre-equilibration finds and caches: species levels, then rate-rule variables."""
+    levels = np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float)
+    rules = [rr.model.getValue(i) for i in rr.getRateRuleIds()]
+    return np.concatenate([levels, np.asarray(rules, dtype=float)]) if rules else levels
+
+
+def _restore_state(rr: Any, state: np.ndarray) -> None:
+    count = _species_count(rr)
+    rr.model.setFloatingSpeciesConcentrations(state[:count])
+    for name, value in zip(rr.getRateRuleIds(), state[count:], strict=True):
+        rr.model.setValue(name, float(value))
+
+
+def _species_count(rr: Any) -> int:
+    return int(rr.model.getNumFloatingSpecies())
+
+
 def _max_relative_rate(rr: Any) -> float:
-    rates = np.abs(np.asarray(rr.model.getFloatingSpeciesConcentrationRates(), dtype=float))
-    values = np.abs(np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float))
+    """The largest |rate of change| relative to the value, over every state (a state near
+    zero is measured against the largest value)."""
+    if rr.model.getNumRateRules():  # rate-rule variables are states too: rates of all states
+        named = rr.getRatesOfChangeNamedArray()
+        names = [name.rstrip("'") for name in named.colnames]
+        rates = np.abs(np.asarray(named, dtype=float).ravel())
+        values = np.abs(np.asarray([rr.getValue(name) for name in names], dtype=float))
+    else:
+        rates = np.abs(np.asarray(rr.model.getFloatingSpeciesConcentrationRates(), dtype=float))
+        values = np.abs(np.asarray(rr.model.getFloatingSpeciesConcentrations(), dtype=float))
     if rates.size == 0:
         return 0.0
     return float(np.max(rates / np.maximum(values, 1e-12 + values.max() * 1e-9)))
