@@ -34,6 +34,8 @@ _EXPORTS = {
     "OptimizationResult": "optimize",
     "load_optimization": "optimize",
     "build_optimization": "optimize",
+    "export_scenario": "export",
+    "build_export": "export",
     "SecretomeError": "errors",
     "ScenarioError": "errors",
     "ModelError": "errors",

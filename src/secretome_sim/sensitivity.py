@@ -113,7 +113,8 @@ def run_sensitivity(
         design=design,
     )
     table = points.table
-    metric_columns = list(json.loads((points.folder / "sweep.json").read_text())["metric_columns"])
+    summary = json.loads((points.folder / "sweep.json").read_text(encoding="utf-8"))
+    metric_columns = list(summary["metric_columns"])
     indices, notes = compute_indices(study, design, table, metric_columns)
     indices = annotate(study, indices)
     time_table = _over_time(study, points) if over_time else None

@@ -198,15 +198,11 @@ def simulate_arm(
     Raises SimulationError naming the arm and time; its ``partial`` is the rows done so far.
     """
     rr = compiled.rr
-    compiled.set_initial_parameters(plan.parameters)
-    rr.reset(_reset_flags())  # the arm's parameters, then every initial assignment from them
-    steady = None
-    if preequilibration is not None:
-        steady = _preequilibrate(compiled, plan, preequilibration)
+    steady = prepare_arm(compiled, plan, preequilibration)
     values = np.full((len(grid), len(compiled.outputs)), np.nan)
     start, end = float(grid[0]), float(grid[-1])
     tolerance = event_tolerance(start, end)
-    groups = _event_groups(plan.events, start, end, tolerance)
+    groups = event_groups(plan.events, start, end, tolerance)
     breakpoints = sorted({start, end, *groups})
     for index, time in enumerate(breakpoints):
         for event in groups.get(time, []):
@@ -239,6 +235,33 @@ def simulate_arm(
     return ArmTrajectory(plan.name, values, True, None, steady)
 
 
+def prepare_arm(
+    compiled: CompiledModel, plan: ArmPlan, preequilibration: Preequilibration | None
+) -> SteadyState | None:
+    """Put the model in the arm's state at t = start, before any dose: the arm's parameters,
+    initial assignments computed from them, then the steady state if asked for."""
+    compiled.set_initial_parameters(plan.parameters)
+    compiled.rr.reset(_reset_flags())
+    if preequilibration is None:
+        return None
+    return _preequilibrate(compiled, plan, preequilibration)
+
+
+def state_values(compiled: CompiledModel) -> dict[str, float]:
+    """The current value of every state in the model's own terms: a species' level, or its
+    amount if it is an amount species; rate-rule variables' values."""
+    rr = compiled.rr
+    model = rr.model
+    levels = model.getFloatingSpeciesConcentrations()
+    amounts = model.getFloatingSpeciesAmounts()
+    values = {
+        name: float(amounts[i] if i in compiled.amount_species else levels[i])
+        for name, i in compiled.species_index.items()
+    }
+    values.update({name: float(model.getValue(name)) for name in rr.getRateRuleIds()})
+    return values
+
+
 def _reset_flags() -> int:
     """What reset() restores: time, rates, species, compartments and global parameters, all
     from their initial values (the arm's, for parameters) and initial assignments. Plain
@@ -250,7 +273,7 @@ def _reset_flags() -> int:
     return int(flags | Select.GLOBAL_PARAMETER)
 
 
-def _event_groups(
+def event_groups(
     events: list[DoseEvent], start: float, end: float, tolerance: float
 ) -> dict[float, list[DoseEvent]]:
     """Events inside [start, end] grouped by time; times within ``tolerance`` are one time.
