@@ -75,6 +75,7 @@ def read_sedml(text: str) -> dict:
 def copasi_run(sbml: str, targets: dict[str, tuple[str, float]], times: np.ndarray) -> dict:
     """Load the SBML in COPASI, simulate from times[0] and return each output (scaled)."""
     model = basico.load_model_from_string(sbml)
+    amounts = amount_species_volumes(sbml)
     try:
         copasi_model = model.getModel()
         copasi_model.setInitialTime(float(times[0]))
@@ -100,16 +101,28 @@ def copasi_run(sbml: str, targets: dict[str, tuple[str, float]], times: np.ndarr
     finally:
         basico.remove_datamodel(model)
     np.testing.assert_allclose(frame["Time"].to_numpy(), times, rtol=1e-12, atol=1e-12)
+    return {  # COPASI reports every species as a concentration; ours may be amounts
+        name: frame.iloc[:, 1 + index].to_numpy() * factor * amounts.get(sid, 1.0)
+        for index, (name, (sid, factor)) in enumerate(targets.items())
+    }
+
+
+def amount_species_volumes(sbml: str) -> dict[str, float]:
+    """Amount species (hasOnlySubstanceUnits) and the size of their compartments."""
+    model = libsbml.readSBMLFromString(sbml).getModel()
     return {
-        name: frame.iloc[:, 1 + index].to_numpy() * factor
-        for index, (name, (_, factor)) in enumerate(targets.items())
+        species.getId(): model.getCompartment(species.getCompartment()).getSize()
+        for species in model.getListOfSpecies()
+        if species.getHasOnlySubstanceUnits()
     }
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_copasi_reproduces_every_arm_of_every_shipped_scenario(path):
-    name = path.stem
-    scenario = load_scenario(path)
+    assert_copasi_reproduces(load_scenario(path), path.stem)
+
+
+def assert_copasi_reproduces(scenario, name: str) -> None:
     scenario = scenario.model_copy(update={"solver": TIGHT})
     export = build_export(scenario)
     engine = run_scenario(scenario)
@@ -131,6 +144,76 @@ def test_copasi_reproduces_every_arm_of_every_shipped_scenario(path):
                 f"{name} arm {arm.arm} output {output} at t = {times[worst]:g}: "
                 f"COPASI {values[worst]:.8g}, engine {expected[worst]:.8g}"
             )
+
+
+# A model with what the shipped ones lack: an amount species in a compartment of volume 2.5,
+# two compartments, a parameter computed by an initial assignment from a species, a rate rule,
+# an assignment rule, and an event of its own at the time of a dose.
+TRICKY = """
+model tricky()
+  compartment cell = 2.5;
+  compartment blood = 0.5;
+  substanceOnly species A in cell = 0;
+  species X in cell = 1;
+  species S in blood = 0;
+  source: -> X; cell * 0.1;
+  uptake: A -> X; k1 * A;
+  loss: X -> ; cell * k2 * X;
+  make: -> S; blood * ptot;
+  clear: S -> ; blood * k4 * S;
+  ptot = 0.1 * X;
+  k1 = 0.3; k2 = 0.2; k4 = 0.5;
+  z = 0;
+  z' = k2 * X - 0.1 * z;
+  total := A / cell + X;
+  reset_S: at time >= 2: S = 0;
+end
+"""
+
+
+@pytest.mark.parametrize(
+    "time",
+    ["{start: -1 h, end: 6 h, step: 0.25 h}", "{end: 0.25 d, step: 0.0125 d}"],
+    ids=["negative-start-hours", "days"],
+)
+def test_copasi_reproduces_a_user_model_with_amounts_rules_and_its_own_events(
+    time, tmp_path, write_scenario
+):
+    """Everything the engine does beyond the shipped models, through export and COPASI:
+    doses into an amount species (bolus, infusion) and a depot into a concentration species;
+    a bolus on S at t = 2 h, when the model's own event sets S = 0 (the engine applies the
+    model's event, then the dose: S = 1 just after); pre-equilibration with a parameter whose
+    initial assignment reads a species (ptot keeps the value from the model's initial X); a
+    start time before 0; a display unit (days) other than the model's (hours)."""
+    from secretome_sim.models import antimony_to_sbml
+
+    (tmp_path / "tricky.xml").write_text(antimony_to_sbml(TRICKY, "tricky"), encoding="utf-8")
+    path = write_scenario(
+        f"""
+        model: {{file: tricky.xml, time_unit: hour}}
+        time: {time}
+        preequilibrate: true
+        outputs: [A, X, S, z, total]
+        arms:
+          rest: {{}}
+          dosed:
+            doses:
+              - {{type: bolus, target: A, amount: 5, time: 0 h}}
+              - {{type: infusion, target: A, rate: 2, duration: 2 h, time: 1 h}}
+              - {{type: depot, target: X, amount: 3, half_life: 1 h, time: 0.5 h}}
+              - {{type: bolus, target: S, amount: 1, time: 2 h}}
+        """
+    )
+    scenario = load_scenario(path)
+    assert_copasi_reproduces(scenario, "tricky")
+    result = run_scenario(scenario.model_copy(update={"solver": TIGHT}))
+    table = result.wide("dosed")
+    hours = table.index.to_numpy() * (24 if "d" in time.split("end")[1] else 1)
+    at_two = np.flatnonzero(np.isclose(hours, 2.0))
+    if at_two.size:  # the model's event, then the dose
+        assert table["S"].iloc[at_two[0]] == pytest.approx(1.0, rel=1e-6)
+    rest = result.wide("rest")
+    assert rest["X"].iloc[0] == pytest.approx(0.5, rel=1e-6)  # steady state 0.1 / k2
 
 
 # --------------------------------------------------------------------------- the documents
@@ -262,3 +345,43 @@ def test_cli_export_writes_files_and_refuses_bad_input(tmp_path, capsys):
     assert f"wrote {tmp_path / 'dox.xml'}" in printed.out
     code = main(["export", str(FLAGSHIP), "--arm", "nope", "--out", str(tmp_path)])
     assert code == 2 and "unknown arm 'nope' (arms: control, cm," in capsys.readouterr().err
+
+
+def test_arm_names_that_clash_get_unique_ids_and_files(tmp_path, write_scenario):
+    """'high-dose' and 'high_dose' would both be high_dose; an arm named 'manifest' would write
+    a second manifest.xml into the archive. Each gets its own SId and file; the archive reads."""
+    path = write_scenario(
+        f"""
+        model: {ONE_COMPARTMENT}
+        time: {{end: 2 d, step: 6 h}}
+        arms:
+          high-dose: {{doses: [{{type: bolus, target: drug, amount: 2 nM}}]}}
+          high_dose: {{doses: [{{type: bolus, target: drug, amount: 1 nM}}]}}
+          manifest: {{}}
+        """
+    )
+    export = build_export(path)
+    assert export.keys == {
+        "high-dose": "high_dose",
+        "high_dose": "high_dose_2",
+        "manifest": "manifest_2",
+    }
+    sedml = export.sedml()
+    document = libsedml.readSedMLFromString(sedml)
+    ids = [m.getId() for m in document.getListOfModels()]
+    assert len(ids) == len(set(ids)) == 3
+    assert 'xmlns:sbml="http://www.sbml.org/sbml/level3/version2/core"' in sedml
+    time_generator = document.getDataGenerator("time_high_dose")
+    assert time_generator.getName() == "time (d)"  # reported in the scenario's unit, not hours
+    assert libsedml.formulaToL3String(time_generator.getMath()).startswith("0.041666")
+    (archive_path,) = export_scenario(path, format="omex", out=tmp_path).paths
+    with zipfile.ZipFile(archive_path) as archive:
+        names = archive.namelist()
+    assert names.count("manifest.xml") == 1 and "manifest_2.xml" in names
+
+
+def test_an_unusable_destination_is_an_error_not_a_traceback(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match=r"cannot export into .*file/sub"):
+        export_scenario(FLAGSHIP, out=blocker / "sub")

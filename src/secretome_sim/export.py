@@ -20,13 +20,14 @@ from . import __version__
 from .dosing import plan_arm, resolved_arms
 from .errors import did_you_mean
 from .export_sbml import ArmModel, export_arm
-from .export_sedml import ExportError, Grid, sedml_document, uniform_grid
+from .export_sedml import ExportError, Grid, TimeAxis, sedml_document, uniform_grid
 from .loader import load_scenario
 from .results import DISCLAIMER, OutputColumn
 from .run import output_grid, reported_outputs
 from .scenario import Scenario
 from .simulate import compile_model, prepare_arm
 from .sweep_store import atomic_paths
+from .units import convert, parse_quantity, to_time
 
 Format = Literal["sbml", "sedml", "omex"]
 FORMATS: tuple[str, ...] = ("sbml", "sedml", "omex")
@@ -40,21 +41,45 @@ class ScenarioExport:
     arms: list[ArmModel]
     columns: list[OutputColumn]
     grid: Grid
+    time_axis: TimeAxis
     warnings: list[str] = field(default_factory=list)
 
     @property
     def scenario_id(self) -> str:
         return self.scenario.scenario_id
 
+    @property
+    def keys(self) -> dict[str, str]:
+        """Each arm's SId in the SED-ML and stem of its SBML file: the name with characters
+        other than letters, digits and _ as _, made unique ('high-dose' and 'high_dose'), and
+        never a name the archive reserves ('manifest', 'metadata')."""
+        keys: dict[str, str] = {}
+        taken = {"manifest", "metadata"}
+        for arm in self.arms:
+            base = re.sub(r"\W", "_", arm.arm)
+            base = base if re.match(r"[A-Za-z_]", base) else f"_{base}"
+            key, number = base, 1
+            while key.lower() in taken:
+                number += 1
+                key = f"{base}_{number}"
+            taken.add(key.lower())
+            keys[arm.arm] = key
+        return keys
+
     def file_name(self, arm: str) -> str:
-        """The SBML file of an arm: ``<arm>.xml`` (characters unsafe in file names as _)."""
-        return re.sub(r"[^\w.-]", "_", arm) + ".xml"
+        """The SBML file of an arm: ``<key>.xml`` (see ``keys``)."""
+        return f"{self.keys[arm]}.xml"
 
     def sedml(self) -> str:
-        locations = {arm.arm: self.file_name(arm.arm) for arm in self.arms}
         title = f"{self.scenario_id}: secretome-sim {__version__}"
         return sedml_document(
-            self.arms, locations, self.columns, self.grid, self.scenario.solver, title
+            self.arms,
+            self.keys,
+            self.columns,
+            self.grid,
+            self.scenario.solver,
+            self.time_axis,
+            title,
         )
 
 
@@ -93,10 +118,22 @@ def build_export(
             )
     outputs, columns = reported_outputs(scenario, model)
     _, model_times = output_grid(scenario, model)
+    display_unit = f"{scenario.time.end.units:~}"
+    time_axis = TimeAxis(
+        convert(parse_quantity(f"1 {model.time_unit}"), display_unit), display_unit
+    )
     plans = [plan_arm(name, resolved[name], scenario, model) for name in chosen]
     compiled = compile_model(model, plans, outputs, scenario.solver)
-    grid = uniform_grid(model_times)
+    max_step = scenario.solver.max_step
+    grid = uniform_grid(model_times, to_time(max_step, model.time_unit) if max_step else None)
     warnings = []
+    if grid.start != 0:
+        warnings.append(
+            f"time starts at {grid.start:g} {model.time_unit}: simulate from the SED-ML's "
+            "initial time (COPASI does); libRoadRunner (Tellurium) evaluates event triggers "
+            "when it loads a model, at t = 0, and then misses or misplaces doses when the "
+            "simulation starts elsewhere"
+        )
     if not grid.uniform:
         warnings.append(
             f"the output grid's last step is shorter than the others; SED-ML states a uniform "
@@ -125,7 +162,7 @@ def build_export(
                 steady=steady,
             )
         )
-    return ScenarioExport(scenario, exported, columns, grid, warnings)
+    return ScenarioExport(scenario, exported, columns, grid, time_axis, warnings)
 
 
 def default_export_folder(scenario: Scenario, root: str | Path = "results") -> Path:
@@ -150,11 +187,21 @@ def export_scenario(
     """
     if format not in FORMATS:
         raise ExportError(f"unknown format '{format}' (formats: {', '.join(FORMATS)})")
-    export = build_export(scenario, arms=arms, models_dir=models_dir)
-    folder = Path(out) if out is not None else default_export_folder(export.scenario)
-    if folder.exists() and not folder.is_dir():
-        raise ExportError(f"cannot export into {folder}: it is a file")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, models_dir=models_dir)
+    folder = Path(out) if out is not None else default_export_folder(scenario)
+    try:  # before the arms are built: a bad destination should not cost a pre-equilibration
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot export into {folder}: {exc.strerror or exc}") from None
+    export = build_export(scenario, arms=arms)
+    try:
+        return _write(export, format, folder)
+    except OSError as exc:
+        raise ExportError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+
+
+def _write(export: ScenarioExport, format: str, folder: Path) -> ExportResult:
     texts = {export.file_name(arm.arm): arm.sbml for arm in export.arms}
     if format == "sedml":
         texts[f"{export.scenario_id}.sedml"] = export.sedml()

@@ -3,7 +3,10 @@
 The engine never edits the model to dose it (``simulate.py`` changes the state between
 integration segments). For export, every group of same-time events becomes one SBML event
 ``time >= t`` with ``initialValue = false``: it fires exactly at t, also at t = start, and SBML
-simulators report an output point at t after it, as the engine does. Within a group the
+simulators report an output point at t after it, as the engine does (a simulator must start at
+t = start; libRoadRunner evaluates triggers at load, at t = 0, so with another start time it
+misses doses). Dose events have priority -1 and the model's own events 0, so at a shared time
+the model's event acts first, as in the engine. Within a group the
 engine's order (medium change, parameter, addition, rate) is folded into one assignment per
 target, so SBML's simultaneous assignment gives the engine's sequential result. Helper
 species, parameters and reactions (infusion rates, depots, output expressions) are the ones
@@ -87,7 +90,7 @@ def export_arm(
     _set_parameters(sbml, plan, model)
     _add_helpers(sbml, plan, outputs)
     if steady is not None:
-        _write_initial_state(sbml, state_values(compiled))
+        _write_initial_state(sbml, {**_fixed_values(compiled), **state_values(compiled)})
         how = (
             f"steady state of the arm's parameters with no inputs, found by secretome-sim "
             f"({steady.method}; largest relative rate {steady.max_rate:.2g} per time unit)"
@@ -98,7 +101,7 @@ def export_arm(
         how = "the model's own initial values and initial assignments, with the arm's parameters"
     _add_dose_events(sbml, plan, start, end)
     _annotate_parameters(sbml, model)
-    _set_model_notes(sbml, model, scenario_id, scenario_file, plan, how)
+    _set_model_notes(sbml, model, scenario_id, scenario_file, plan, how, start, end)
     targets = {output.name: _xpath_target(sbml, output) for output in outputs}
     text = libsbml.writeSBMLToString(document)
     return ArmModel(plan.name, model_id, text, outputs, targets, start, end, how)
@@ -187,9 +190,20 @@ def _formula(text: str) -> Any:
 
 
 # --------------------------------------------------------------------------- initial state
+def _fixed_values(compiled: CompiledModel) -> dict[str, float]:
+    """Parameters and compartments as the engine holds them at t = start. Initial assignments
+    computed them from the model's initial state; from the steady state written as the
+    initial state they would come out differently (``ptot = 2 * S``)."""
+    model = compiled.rr.model
+    ruled = set(compiled.rr.getAssignmentRuleIds()) | set(compiled.rr.getRateRuleIds())
+    values = dict(zip(model.getGlobalParameterIds(), model.getGlobalParameterValues(), strict=True))
+    values.update(zip(model.getCompartmentIds(), model.getCompartmentVolumes(), strict=True))
+    return {name: float(value) for name, value in values.items() if name not in ruled}
+
+
 def _write_initial_state(sbml: Any, values: dict[str, float]) -> None:
-    """Every state's value at t = start, replacing initial assignments to it (they would
-    otherwise recompute the model's own starting point)."""
+    """Every state's, parameter's and compartment's value at t = start, replacing initial
+    assignments to them (they would otherwise recompute the model's own starting point)."""
     for name, value in values.items():
         assignment = sbml.getInitialAssignmentBySymbol(name)
         if assignment is not None:
@@ -203,25 +217,40 @@ def _write_initial_state(sbml: Any, values: dict[str, float]) -> None:
                 species.unsetInitialAmount()
                 species.setInitialConcentration(value)
             continue
-        target = sbml.getParameter(name) or sbml.getCompartment(name)
-        if target is not None:
-            target.setValue(value) if hasattr(target, "setValue") else target.setSize(value)
+        parameter = sbml.getParameter(name)
+        if parameter is not None:
+            parameter.setValue(value)
+        compartment = sbml.getCompartment(name)
+        if compartment is not None:
+            compartment.setSize(value)
 
 
 # --------------------------------------------------------------------------- doses
+DOSE_PRIORITY = -1.0  # below the model's own events, which get 0 where they have none
+
+
 def _add_dose_events(sbml: Any, plan: ArmPlan, start: float, end: float) -> None:
-    """One event per dose time (times the engine treats as one are one event here too)."""
+    """One event per dose time (times the engine treats as one are one event here too).
+
+    At a time where the model's own event fires too, the engine integrates up to that time
+    (libRoadRunner fires the model's event) and then doses; so dose events have the lower
+    priority and compute their values when they execute, after the model's event."""
     groups = event_groups(plan.events, start, end, event_tolerance(start, end))
+    if groups:
+        for existing in sbml.getListOfEvents():
+            if not existing.isSetPriority():
+                existing.createPriority().setMath(_formula("0"))
     for number, (time, events) in enumerate(sorted(groups.items())):
         event = sbml.createEvent()
         event.setId(f"_dose_{number}")
         labels = sorted({e.label.lstrip("_") for e in events})
         event.setName(f"t = {time:g}: " + "; ".join(labels))
-        event.setUseValuesFromTriggerTime(True)
+        event.setUseValuesFromTriggerTime(False)
         trigger = event.createTrigger()
         trigger.setInitialValue(False)  # so that a dose at t = start fires at t = start
         trigger.setPersistent(True)
         trigger.setMath(_formula(f"time >= {time!r}"))
+        event.createPriority().setMath(_formula(repr(DOSE_PRIORITY)))
         for target, expression in _folded_assignments(events).items():
             _make_variable(sbml, target)
             assignment = event.createEventAssignment()
@@ -300,14 +329,19 @@ def _set_model_notes(
     scenario_file: str | None,
     plan: ArmPlan,
     initial_state: str,
+    start: float,
+    end: float,
 ) -> None:
     lines = [
         f"Arm '{plan.name}' of scenario '{scenario_id}'"
         + (f" ({scenario_file})" if scenario_file else "")
         + f", exported by secretome-sim {__version__} from model '{model.id}' "
         f"(time unit: {model.time_unit}).",
+        f"Simulate from t = {start:g} to t = {end:g} {model.time_unit}: the initial state below "
+        f"is the state at t = {start:g}.",
         "Doses and perturbations are the events named _dose_N: each fires once, exactly at its "
-        "time (trigger time >= t, initial value false), including at the start time.",
+        "time (trigger time >= t, initial value false), including at the start time; they have "
+        "priority -1, after the model's own events at the same time.",
         "Helpers added by secretome-sim: _infusion_* (infusion rates), _depot_* (depot "
         "species) with _krel_* (their release rates), _out_* (output expressions).",
         f"Initial state: {initial_state}.",

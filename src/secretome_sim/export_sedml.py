@@ -21,10 +21,12 @@ from .results import OutputColumn
 from .scenario import Solver
 
 SBML_L3V2 = "urn:sedml:language:sbml.level-3.version-2"
+SBML_NAMESPACE = "http://www.sbml.org/sbml/level3/version2/core"
 KISAO_CVODE = "KISAO:0000019"
 KISAO_RELATIVE_TOLERANCE = "KISAO:0000209"
 KISAO_ABSOLUTE_TOLERANCE = "KISAO:0000211"
 KISAO_MAXIMUM_STEPS = "KISAO:0000415"
+KISAO_MAXIMUM_STEP_SIZE = "KISAO:0000467"
 TIME_SYMBOL = "urn:sedml:symbol:time"
 
 
@@ -40,29 +42,42 @@ class Grid:
     end: float
     steps: int
     uniform: bool  # False: the scenario's last step is shorter (SED-ML cannot say that)
+    max_step: float | None = None  # the solver's largest step, model time
 
 
-def uniform_grid(times: np.ndarray) -> Grid:
+def uniform_grid(times: np.ndarray, max_step: float | None = None) -> Grid:
     steps = len(times) - 1
     spacing = np.diff(times)
     uniform = bool(np.allclose(spacing, spacing[0], rtol=1e-9, atol=0.0))
     if not uniform:  # e.g. 0..10 step 3: 0, 3, 6, 9, 10; SED-ML gets 4 equal steps
         steps = int(np.ceil((times[-1] - times[0]) / spacing[0] - 1e-9))
-    return Grid(float(times[0]), float(times[-1]), steps, uniform)
+    return Grid(float(times[0]), float(times[-1]), steps, uniform, max_step)
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """How reports show time: model time times ``factor``, in ``unit`` (the scenario's)."""
+
+    factor: float
+    unit: str
 
 
 def sedml_document(
     arms: Sequence[ArmModel],
-    locations: dict[str, str],
+    keys: dict[str, str],
     columns: list[OutputColumn],
     grid: Grid,
     solver: Solver,
+    time_axis: TimeAxis,
     title: str,
 ) -> str:
-    """SED-ML text for ``arms``; ``locations`` maps each arm to its SBML file (relative)."""
+    """SED-ML text for ``arms``. ``keys`` gives each arm a unique SId, also the stem of its
+    SBML file (``<key>.xml``, beside the SED-ML)."""
     import libsedml
 
     document = libsedml.SedDocument(1, 4)
+    # the targets below are XPaths with the sbml: prefix; consumers resolve it from here
+    document.getNamespaces().add(SBML_NAMESPACE, "sbml")
     simulation = document.createUniformTimeCourse()
     simulation.setId("timecourse")
     simulation.setName(title)
@@ -72,31 +87,37 @@ def sedml_document(
     simulation.setNumberOfSteps(grid.steps)
     algorithm = simulation.createAlgorithm()
     algorithm.setKisaoID(KISAO_CVODE)
-    for kisao, value in (
+    settings: list[tuple[str, float]] = [
         (KISAO_RELATIVE_TOLERANCE, solver.rtol),
         (KISAO_ABSOLUTE_TOLERANCE, solver.atol),
         (KISAO_MAXIMUM_STEPS, solver.max_steps),
-    ):
+    ]
+    if grid.max_step is not None:
+        settings.append((KISAO_MAXIMUM_STEP_SIZE, grid.max_step))
+    for kisao, value in settings:
         parameter = algorithm.createAlgorithmParameter()
         parameter.setKisaoID(kisao)
         parameter.setValue(repr(value))
     curves: dict[str, list[tuple[str, str, str]]] = {}
+    time_label = f"time ({time_axis.unit})"
     for arm in arms:
-        key = _sid(arm.arm)
+        key = keys[arm.arm]
         model = document.createModel()
         model.setId(f"model_{key}")
         model.setName(arm.arm)
         model.setLanguage(SBML_L3V2)
-        model.setSource(locations[arm.arm])
+        model.setSource(f"{key}.xml")
         task = document.createTask()
         task.setId(f"task_{key}")
         task.setModelReference(model.getId())
         task.setSimulationReference(simulation.getId())
-        time_id = _data_generator(document, f"time_{key}", "time", task.getId(), None, 1.0)
+        time_id = _data_generator(
+            document, f"time_{key}", time_label, task.getId(), None, time_axis.factor
+        )
         report = document.createReport()
         report.setId(f"report_{key}")
         report.setName(f"arm {arm.arm}")
-        _data_set(report, "time", time_id)
+        _data_set(report, time_label, time_id)
         for output, column in zip(arm.outputs, columns, strict=True):
             label = f"{column.name} ({column.unit})" if column.unit else column.name
             generator = _data_generator(

@@ -338,6 +338,14 @@ def _preequilibrate(
         _restore_state(rr, state)
         return report
     initial = _state(rr)
+    # the model's own events may fire while it settles (a long simulation passes their
+    # times): they may move states, but the arm's parameters are what the arm starts with
+    ruled = set(rr.getRateRuleIds()) | set(rr.getAssignmentRuleIds())
+    kept = np.array(
+        [i for i, p in enumerate(rr.model.getGlobalParameterIds()) if p not in ruled],
+        dtype=np.int32,
+    )
+    parameters = np.asarray(rr.model.getGlobalParameterValues(kept), dtype=float)
     report = None
     rate = _max_relative_rate(rr)
     if not compiled.has_rate_rules and rate <= settings.tolerance and np.all(initial >= -1e-12):
@@ -394,6 +402,8 @@ def _preequilibrate(
         )
         report = SteadyState(found, "simulation", rate, message)
     rr.model.setTime(0.0)
+    if len(kept):
+        rr.model.setGlobalParameterValues(kept, parameters)
     state = _state(rr)
     _remember(compiled, key, state, report)
     return report
