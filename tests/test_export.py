@@ -36,6 +36,7 @@ COPASI = pytest.importorskip("COPASI")
 locale.setlocale(locale.LC_CTYPE, _CTYPE)
 libsedml = pytest.importorskip("libsedml")
 libsbml = pytest.importorskip("libsbml")
+libcombine = pytest.importorskip("libcombine")
 
 TIGHT = Solver(rtol=1e-10, atol=1e-14, max_steps=1_000_000)
 RELATIVE = 1e-4
@@ -290,6 +291,11 @@ def test_omex_archive_holds_sedml_master_sbml_and_sources(tmp_path):
     assert {"delivery_hydrogel_vs_bolus.sedml", "metadata.rdf", "manifest.xml"} <= names
     assert {"source/secretome_delivery.ant", "source/secretome_delivery.yaml"} <= names
     assert re.search(r'location="\./delivery_hydrogel_vs_bolus\.sedml"[^>]*master="true"', manifest)
+    assert re.search(r'location="\."\s+format="[^"]*combine.specifications/omex"', manifest)
+    reread = libcombine.CombineArchive()
+    assert reread.initializeFromArchive(str(path))
+    assert reread.getMasterFile().getLocation() == "./delivery_hydrogel_vs_bolus.sedml"
+    reread.cleanUp()
     assert not list(tmp_path.glob("*.partial"))
 
 

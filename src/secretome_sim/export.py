@@ -239,6 +239,10 @@ def _write_archive(export: ScenarioExport, sbml: dict[str, str], path: Path) -> 
     if model.meta_path is not None:
         text = model.meta_path.read_text(encoding="utf-8")
         _add(archive, text, f"source/{model.meta_path.name}", YAML_FORMAT, False)
+    itself = archive.getManifest().createContent()  # the archive's own entry, as OMEX asks
+    itself.setLocation(".")
+    itself.setFormat("http://identifiers.org/combine.specifications/omex")
+    itself.setMaster(False)
     description = libcombine.OmexDescription()
     description.setAbout(".")
     description.setDescription(
