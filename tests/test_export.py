@@ -148,7 +148,8 @@ def assert_copasi_reproduces(scenario, name: str) -> None:
 
 
 # A model with what the shipped ones lack: an amount species in a compartment of volume 2.5,
-# two compartments, a parameter computed by an initial assignment from a species, a rate rule,
+# two compartments, a parameter computed by an initial assignment from a species, rate rules
+# (one on a species),
 # an assignment rule, and an event of its own at the time of a dose.
 TRICKY = """
 model tricky()
@@ -167,6 +168,8 @@ model tricky()
   z = 0;
   z' = k2 * X - 0.1 * z;
   total := A / cell + X;
+  species R in cell = 1;
+  R' = 0.05 - 0.2 * R;
   reset_S: at time >= 2: S = 0;
 end
 """
@@ -194,7 +197,7 @@ def test_copasi_reproduces_a_user_model_with_amounts_rules_and_its_own_events(
         model: {{file: tricky.xml, time_unit: hour}}
         time: {time}
         preequilibrate: true
-        outputs: [A, X, S, z, total]
+        outputs: [A, X, S, z, total, R]
         arms:
           rest: {{}}
           dosed:
@@ -215,6 +218,7 @@ def test_copasi_reproduces_a_user_model_with_amounts_rules_and_its_own_events(
         assert table["S"].iloc[at_two[0]] == pytest.approx(1.0, rel=1e-6)
     rest = result.wide("rest")
     assert rest["X"].iloc[0] == pytest.approx(0.5, rel=1e-6)  # steady state 0.1 / k2
+    assert rest["R"].iloc[0] == pytest.approx(0.25, rel=1e-6)  # 0.05 / 0.2, a level
 
 
 # --------------------------------------------------------------------------- the documents

@@ -258,7 +258,8 @@ def state_values(compiled: CompiledModel) -> dict[str, float]:
         name: float(amounts[i] if i in compiled.amount_species else levels[i])
         for name, i in compiled.species_index.items()
     }
-    values.update({name: float(model.getValue(name)) for name in rr.getRateRuleIds()})
+    ruled = [name for name in rr.getRateRuleIds() if name not in compiled.species_index]
+    values.update({name: float(model.getValue(name)) for name in ruled})
     return values
 
 
