@@ -91,9 +91,14 @@ def export_arm(
     _add_helpers(sbml, plan, outputs)
     if steady is not None:
         _write_initial_state(sbml, {**_fixed_values(compiled), **state_values(compiled)})
+        found = (
+            "the model's own initial state already is"
+            if steady.method == "initial state"
+            else f"found by secretome-sim's {steady.method}"
+        )
         how = (
-            f"steady state of the arm's parameters with no inputs, found by secretome-sim "
-            f"({steady.method}; largest relative rate {steady.max_rate:.2g} per time unit)"
+            f"steady state of the arm's parameters with no inputs ({found}; largest relative "
+            f"rate of change {steady.max_rate:.2g} per time unit)"
         )
         if not steady.found:
             how += f"; NOT converged: {steady.message}"
