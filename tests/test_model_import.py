@@ -62,6 +62,14 @@ def direct(antimony: str, times: np.ndarray, selections: list[str]) -> np.ndarra
     return np.asarray(result)[:, 1:]
 
 
+def assert_arms(result, output: str, expected: dict[str, np.ndarray]) -> None:
+    """Each arm's ``output`` equals its expected values at every output time."""
+    for arm, values in expected.items():
+        np.testing.assert_allclose(
+            result.wide(arm)[output].to_numpy(), values, rtol=RTOL, atol=ATOL, err_msg=arm
+        )
+
+
 def since(t: np.ndarray, t0: float) -> np.ndarray:
     """Time since t0, and NaN before it (so that every closed form is 0 there via after())."""
     return np.where(t >= t0, t - t0, np.nan)
@@ -144,10 +152,7 @@ def test_concentration_species_in_a_non_unit_compartment(tmp_path, write_scenari
         "burst": bolus(t, 0, 1, k) + bateman(t, 0, 3, LN2 / 9, k),
         "level": np.where(t < 5.25, bolus(t, 0, 3, k), bolus(t, 5.25, 2, k)),
     }
-    for arm, values in expected.items():
-        np.testing.assert_allclose(
-            result.wide(arm)["X"].to_numpy(), values, rtol=RTOL, atol=ATOL, err_msg=arm
-        )
+    assert_arms(result, "X", expected)
 
 
 # --------------------------------------------------------------------------- 2. amounts
@@ -198,10 +203,7 @@ def test_amount_species_is_dosed_and_reported_in_amounts(tmp_path, write_scenari
         "depot": bateman(t, 2, 4, LN2 / 3, k) + bolus(t, 0, 1, k) + bateman(t, 0, 1, LN2 / 9, k),
         "level": np.where(t < 5.25, bolus(t, 0, 3, k), bolus(t, 5.25, 2, k)),
     }
-    for arm, values in expected.items():
-        np.testing.assert_allclose(
-            result.wide(arm)["A"].to_numpy(), values, rtol=RTOL, atol=ATOL, err_msg=arm
-        )
+    assert_arms(result, "A", expected)
 
 
 MIXED = """
@@ -406,10 +408,7 @@ def test_doses_on_top_of_the_models_own_events(tmp_path, write_scenario):
         "repeated": e2 + sum(dose(t, t0, 1) for t0 in range(0, 35, 5)),
         "onto_k": decay(0.3)(t, 20, 5) + decay(0.3)(t, 0, 3),
     }
-    for arm, values in expected.items():
-        np.testing.assert_allclose(
-            result.wide(arm)["X"].to_numpy(), values, rtol=RTOL, atol=ATOL, err_msg=arm
-        )
+    assert_arms(result, "X", expected)
 
 
 def test_an_event_true_at_time_zero_does_not_fire(tmp_path, write_scenario):
